@@ -1,0 +1,6 @@
+"""tokenmill.pipelines. Imported only as `tokenmill.pipelines` (see DESIGN.md section 3)."""
+
+if __name__ != "tokenmill.pipelines":
+    # Importing this folder under its bare name would give every module two identities, and
+    # Beam would pickle classes under a name the workers cannot import.
+    raise ImportError(f"import this package as 'tokenmill.pipelines', not '{__name__}'")

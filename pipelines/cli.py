@@ -1,0 +1,198 @@
+"""The `tokenmill` command: run, train, sample, report, config.
+
+A mistake on the command line (a bad flag, a missing input, an unknown config key) prints one
+line on stderr and exits with status 2, never a traceback. Flags that tokenmill does not define
+are Beam pipeline options (`--runner`, `--direct_num_workers`, `--job_endpoint`, ...) and are
+checked against every options class Beam knows, so a typo is caught before a job is submitted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+USAGE_ERROR = 2
+
+# Runners that finish "successfully" with wrong output. Beam 2.77's DaskRunner computes only the
+# last leaf of the graph and drops what DoFns emit in finish_bundle (measured, DESIGN.md).
+DATA_LOSING_RUNNERS = {
+    "daskrunner": "Beam 2.77's DaskRunner loses data (it drops outputs emitted in finish_bundle, "
+                  "so Parquet writes and stats lose rows); use DirectRunner, PortableRunner or DataflowRunner",
+}
+
+
+class UsageError(Exception):
+    """A mistake in how tokenmill was called; printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints usage + message; we want one clear line
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _run_parser(sub) -> None:
+    p = sub.add_parser("run", help="run the pipeline on web dumps", description=(
+        "Read WARC/WET/JSONL/Parquet dumps, extract, filter, deduplicate, scrub and tokenize them. "
+        "Any flag not listed here is passed to Beam as a pipeline option, e.g. --runner=DirectRunner "
+        "--direct_running_mode=multi_processing --direct_num_workers=2, or --runner=PortableRunner "
+        "--job_endpoint=HOST:PORT."))
+    p.add_argument("--input", nargs="+", required=True, metavar="PATH_OR_GLOB",
+                   help="data files, globs or Common Crawl listings (warc.paths.gz); local, gs:// or s3://")
+    p.add_argument("--output", required=True, metavar="DIR", help="output directory (created; earlier results replaced)")
+    _config_args(p)
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="default", metavar="NAME_OR_FILE",
+                   help="a bundled preset (default, tiny) or a YAML file; see 'tokenmill config'")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override one config key, e.g. --set language.min_score=0.65 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tokenmill", description="From raw web dumps to LLM training data.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _run_parser(sub)
+    report = sub.add_parser("report", help="print a run's summary, or compare two runs")
+    report.add_argument("dirs", nargs="+", metavar="DIR", help="a run's output directory (two with --compare)")
+    report.add_argument("--compare", action="store_true", help="show what changed between two runs")
+    report.add_argument("--html", action="store_true", help="print the path of the HTML report")
+    report.add_argument("--open", action="store_true", help="open the HTML report in a browser")
+    config = sub.add_parser("config", help="print the resolved config with every key's meaning")
+    _config_args(config)
+    sub.add_parser("train", help="train the GPT on token shards (tokenmill train --help)", add_help=False)
+    sub.add_parser("sample", help="generate text from a checkpoint (tokenmill sample --help)", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in ("train", "sample"):
+            return _delegate(argv[0], argv[1:])
+        args, rest = build_parser().parse_known_args(argv)
+        if args.command != "run" and rest:
+            raise UsageError(f"unrecognized arguments: {' '.join(rest)}")
+        if args.command == "run":
+            return _cmd_run(args, rest)
+        if args.command == "report":
+            from tokenmill.pipelines.report_cli import report_command
+            return report_command(args)
+        return _cmd_config(args)
+    except UsageError as err:
+        print(f"tokenmill: error: {err}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("tokenmill: interrupted", file=sys.stderr)
+        return 130
+
+
+def _delegate(command: str, argv: list[str]) -> int:
+    from tokenmill.transforms.typed_config import ConfigError
+    try:
+        if command == "train":
+            from tokenmill.model.train import main as train_main
+        else:
+            from tokenmill.model.sample import main as train_main
+    except ImportError as err:
+        raise UsageError(f"'tokenmill {command}' needs torch: pip install 'tokenmill[train]' ({err})") from None
+    try:
+        return train_main(argv) or 0
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
+
+
+def beam_options(args: list[str]):
+    """PipelineOptions from the flags tokenmill does not define; unknown flags are a UsageError."""
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    # The same parser Beam builds in PipelineOptions.get_all_options, which only warns about
+    # unknown flags and drops them; here a typo must stop the run.
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)
+    known, unknown = parser.parse_known_args(args)
+    if unknown:
+        raise UsageError(f"unrecognized arguments: {' '.join(unknown)} (neither a tokenmill flag nor a Beam "
+                         "pipeline option; see 'tokenmill run --help')")
+    runner = (getattr(known, "runner", None) or "").rsplit(".", 1)[-1].lower()
+    if runner in DATA_LOSING_RUNNERS:
+        raise UsageError(f"refusing --runner={known.runner}: {DATA_LOSING_RUNNERS[runner]}")
+    return PipelineOptions(args)
+
+
+def _check_inputs(patterns: list[str]) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    for pattern in patterns:
+        try:
+            matched = FileSystems.match([pattern])[0].metadata_list
+        except Exception as err:  # a filesystem Beam cannot reach, bad credentials, bad URL
+            raise UsageError(f"--input {pattern}: cannot list it ({type(err).__name__}: {err})") from None
+        if not matched:
+            raise UsageError(f"--input {pattern}: no such file (nothing matches)")
+
+
+def _load_config(args):
+    from tokenmill.pipelines.config import load_config
+    from tokenmill.transforms.typed_config import ConfigError
+    try:
+        return load_config(args.config, args.overrides)
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
+
+
+def _cmd_config(args) -> int:
+    from tokenmill.pipelines.config import resolved_yaml
+    print(resolved_yaml(_load_config(args)), end="")
+    return 0
+
+
+def _cmd_run(args, beam_args: list[str]) -> int:
+    _quiet_logging()
+    cfg = _load_config(args)
+    options = beam_options(beam_args)
+    _check_inputs(args.input)
+    from tokenmill.pipelines.report import build_report, invariant_problems, write_report
+    from tokenmill.pipelines.report_cli import print_summary
+    from tokenmill.pipelines.run import run_job
+
+    print(f"tokenmill: running on {', '.join(args.input)} -> {args.output}", file=sys.stderr)
+    result = run_job(args.input, args.output, cfg, options)
+    report = build_report(args.output, result.stages, {
+        "started": result.started, "finished": result.finished, "seconds": round(result.seconds, 2),
+        "runner": result.runner, "config": args.config, "overrides": args.overrides,
+        "config_sha256": _sha256_of(args.output, "config.resolved.yaml"), "version": _version(),
+    }, args.input)
+    _, html = write_report(args.output, report)
+    print_summary(report)
+    problems = invariant_problems(report)
+    for problem in problems:
+        print(f"tokenmill: accounting invariant broken: {problem}", file=sys.stderr)
+    print(f"tokenmill: report at {html} (took {time.strftime('%H:%M:%S', time.gmtime(result.seconds))})",
+          file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _sha256_of(out_dir: str, name: str) -> str:
+    import hashlib
+    from apache_beam.io.filesystems import FileSystems
+    with FileSystems.open(FileSystems.join(out_dir, name)) as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _version() -> str:
+    import importlib.metadata
+    return importlib.metadata.version("tokenmill")
+
+
+def _quiet_logging() -> None:
+    # Beam logs every worker start at INFO; keep tokenmill's own progress lines and warnings.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tokenmill").setLevel(logging.INFO)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

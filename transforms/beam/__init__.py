@@ -1,0 +1,1 @@
+"""Beam wrappers: the one place where the pure functions of tokenmill.transforms become DoFns."""

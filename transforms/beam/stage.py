@@ -1,0 +1,246 @@
+"""The generic stage wrapper: every filter and annotator runs through `ApplyFilter`.
+
+A stage is a factory that returns a step (`Document -> Document | Drop | Failure`, or a batch
+version over lists). `ApplyFilter` does all the bookkeeping, so a new filter never needs a DoFn
+of its own (as datatrove's BaseFilter and DCLM's mappers do):
+- the step's model is built once per worker, in `setup()`, and closed in `teardown()`;
+- batching for model calls happens inside the DoFn (flushed in `finish_bundle`), which costs
+  nothing extra per element, unlike a separate BatchElements step;
+- each outcome is counted into a `StageStats` (counts travel as data, DESIGN.md section 4.3),
+  mirrored to Beam metrics per bundle for live monitoring;
+- dropped documents go to the `dropped` output (when full rejects are kept) and errors to the
+  dead-letter `errors` output; an exception in a step fails that document, not the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Protocol, Sequence
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
+
+from tokenmill.transforms.document import Document, Drop, ErrorKind, Failure, ReadFailure
+from tokenmill.transforms.stats import StageStats
+
+log = logging.getLogger("tokenmill")
+
+KEPT, DROPPED, ERRORS, STATS = "kept", "dropped", "errors", "stats"
+PROGRESS_EVERY_S = 30.0
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A dropped document on its way to `rejected/<stage>/` (text is scrubbed when written)."""
+
+    stage: str
+    reason: str
+    detail: str
+    doc: Document
+
+
+@dataclass(frozen=True)
+class ErrorRow:
+    """A dead-letter record for `errors/`: where it was, which stage, and why."""
+
+    stage: str
+    kind: str
+    detail: str
+    source: str
+    offset: int
+    id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class StageOptions:
+    samples_per_reason: int = 5
+    keep_rejected: bool = False
+    batch_size: int = 1
+    """>1: the step takes a list of documents and returns a list of outcomes (model calls)."""
+
+
+def in_global_window(value: Any) -> WindowedValue:
+    return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
+
+
+class _Accountant:
+    """Counts outcomes into StageStats and routes them to the kept/dropped/errors outputs."""
+
+    def __init__(self, stage: str, options: StageOptions):
+        self.stage, self.options = stage, options
+        self.stats = StageStats(stage)
+        self._last_log = time.monotonic()
+        self._total_seen = 0
+
+    def outputs(self, doc: Document | ReadFailure, outcome: Document | Drop | Failure) -> Iterable[Any]:
+        source_doc = doc if isinstance(doc, Document) else None
+        self.stats.record(source_doc, outcome, self.options.samples_per_reason)
+        self._total_seen += 1
+        if isinstance(outcome, Document):
+            yield outcome
+        elif isinstance(outcome, Drop):
+            if self.options.keep_rejected and source_doc is not None:
+                yield beam.pvalue.TaggedOutput(DROPPED, Rejected(self.stage, outcome.reason.value,
+                                                                 outcome.detail, source_doc))
+        else:
+            yield beam.pvalue.TaggedOutput(ERRORS, _error_row(self.stage, doc, outcome))
+
+    def maybe_log_progress(self) -> None:
+        now = time.monotonic()
+        if now - self._last_log >= PROGRESS_EVERY_S:
+            rate = self._total_seen / max(self.stats.seconds, 1e-9) if self.stats.seconds else 0.0
+            log.info("stage %s: %d documents in this worker, %.0f docs/s of stage time",
+                     self.stage, self._total_seen, rate)
+            self._last_log = now
+
+    def flush(self) -> Iterable[Any]:
+        """Emits the bundle's stats (in finish_bundle) and mirrors them to Beam metrics."""
+        stats, self.stats = self.stats, StageStats(self.stage)
+        if not stats.seen and not stats.extra:
+            return
+        namespace = f"stage.{self.stage}"
+        Metrics.counter(namespace, "seen").inc(stats.seen)
+        Metrics.counter(namespace, "kept").inc(stats.kept)
+        for reason, n in stats.dropped.items():
+            Metrics.counter(namespace, f"dropped.{reason}").inc(n)
+        for kind, n in stats.errors.items():
+            Metrics.counter(namespace, f"error.{kind}").inc(n)
+        yield beam.pvalue.TaggedOutput(STATS, in_global_window(stats))
+
+
+def _error_row(stage: str, doc: Document | ReadFailure, failure: Failure) -> ErrorRow:
+    if isinstance(doc, ReadFailure):
+        return ErrorRow(stage, failure.kind.value, failure.detail, doc.source, doc.offset, "", "")
+    return ErrorRow(stage, failure.kind.value, failure.detail, doc.source, doc.offset, doc.id, doc.url)
+
+
+class _StageFn(beam.DoFn):
+    def __init__(self, stage: str, make_step: Callable[[], Callable], options: StageOptions):
+        self._stage, self._make_step, self._options = stage, make_step, options
+
+    def setup(self) -> None:
+        self._step = self._make_step()
+
+    def start_bundle(self) -> None:
+        self._accountant = _Accountant(self._stage, self._options)
+        self._batch: list[Document] = []
+
+    def process(self, doc: Document | ReadFailure) -> Iterable[Any]:
+        if self._options.batch_size > 1:
+            self._batch.append(doc)
+            if len(self._batch) >= self._options.batch_size:
+                yield from self._run_batch()
+            return
+        started = time.perf_counter()
+        outcome = self._run_one(doc)
+        self._accountant.stats.seconds += time.perf_counter() - started
+        yield from self._accountant.outputs(doc, outcome)
+        self._accountant.maybe_log_progress()
+
+    def finish_bundle(self) -> Iterable[WindowedValue]:
+        for item in self._run_batch():
+            yield in_global_window(item) if not isinstance(item, beam.pvalue.TaggedOutput) else \
+                beam.pvalue.TaggedOutput(item.tag, in_global_window(item.value))
+        yield from self._accountant.flush()
+
+    def teardown(self) -> None:
+        close = getattr(getattr(self, "_step", None), "close", None)
+        if close is not None:
+            close()
+
+    def _run_one(self, doc: Document | ReadFailure) -> Document | Drop | Failure:
+        if isinstance(doc, ReadFailure):
+            return Failure(doc.kind, doc.detail)
+        try:
+            return self._step(doc)
+        except Exception as err:  # one bad document must not fail the job; it goes to errors/
+            log.debug("stage %s failed on %s", self._stage, doc.id, exc_info=True)
+            return Failure(ErrorKind.INTERNAL, f"{type(err).__name__}: {err}")
+
+    def _run_batch(self) -> Iterable[Any]:
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        started = time.perf_counter()
+        outcomes = self._run_many(batch)
+        self._accountant.stats.seconds += time.perf_counter() - started
+        for doc, outcome in zip(batch, outcomes):
+            yield from self._accountant.outputs(doc, outcome)
+        self._accountant.maybe_log_progress()
+
+    def _run_many(self, batch: Sequence[Document | ReadFailure]) -> list[Document | Drop | Failure]:
+        docs = [d for d in batch if isinstance(d, Document)]
+        try:
+            results = iter(self._step(docs) if docs else [])
+        except Exception:  # isolate the document that breaks the batch call
+            results = iter([self._run_one_batched(d) for d in docs])
+        return [Failure(d.kind, d.detail) if isinstance(d, ReadFailure) else next(results) for d in batch]
+
+    def _run_one_batched(self, doc: Document) -> Document | Drop | Failure:
+        try:
+            return self._step([doc])[0]
+        except Exception as err:  # one bad document must not fail the job; it goes to errors/
+            return Failure(ErrorKind.MODEL_ERROR, f"{type(err).__name__}: {err}")
+
+
+class ApplyFilter(beam.PTransform):
+    """Runs one stage over documents; returns the kept documents and registers the rest with `ledger`."""
+
+    def __init__(self, stage: str, make_step: Callable[[], Callable], ledger: "LedgerLike",
+                 batch_size: int = 1):
+        super().__init__()
+        self._stage, self._make_step, self._ledger = stage, make_step, ledger
+        self._options = StageOptions(ledger.samples_per_reason, ledger.keep_rejected, batch_size)
+
+    def expand(self, docs):
+        # docs: PCollection[Document | ReadFailure]
+        results = docs | beam.ParDo(_StageFn(self._stage, self._make_step, self._options)).with_outputs(
+            DROPPED, ERRORS, STATS, main=KEPT)
+        self._ledger.register(self._stage, results)
+        return results[KEPT]   # PCollection[Document]
+
+
+class _RecordOutcomesFn(beam.DoFn):
+    def __init__(self, stage: str, options: StageOptions):
+        self._stage, self._options = stage, options
+
+    def start_bundle(self) -> None:
+        self._accountant = _Accountant(self._stage, self._options)
+
+    def process(self, pair: tuple[Document, Document | Drop | Failure]) -> Iterable[Any]:
+        doc, outcome = pair
+        yield from self._accountant.outputs(doc, outcome)
+
+    def finish_bundle(self) -> Iterable[Any]:
+        yield from self._accountant.flush()
+
+
+class RecordOutcomes(beam.PTransform):
+    """Bookkeeping for stages that decide after a shuffle (dedup): (doc, outcome) pairs in, kept docs out."""
+
+    def __init__(self, stage: str, ledger: "LedgerLike"):
+        super().__init__()
+        self._stage, self._ledger = stage, ledger
+        self._options = StageOptions(ledger.samples_per_reason, ledger.keep_rejected)
+
+    def expand(self, pairs):
+        # pairs: PCollection[(Document, Document | Drop | Failure)]
+        results = pairs | beam.ParDo(_RecordOutcomesFn(self._stage, self._options)).with_outputs(
+            DROPPED, ERRORS, STATS, main=KEPT)
+        self._ledger.register(self._stage, results)
+        return results[KEPT]
+
+
+class LedgerLike(Protocol):
+    """What the stage wrappers need of the ledger (tokenmill.transforms.beam.ledger.Ledger)."""
+
+    samples_per_reason: int
+    keep_rejected: bool
+
+    def register(self, stage: str, results) -> None: ...

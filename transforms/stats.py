@@ -1,0 +1,137 @@
+"""Per-stage statistics as data: counts by outcome and reason, deterministic samples, histograms.
+
+Beam metrics differ between runners (and some have none), so the report is built from these
+objects instead: each worker accumulates a `StageStats` per bundle, the pipeline merges them with
+a CombineFn, and writes one JSON file per stage. Merging is associative and commutative, and the
+samples are a bottom-k by a stable hash of the document id, so the same input gives the same
+report whatever the runner, the worker count or the bundle sizes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from tokenmill.transforms.document import Document, Drop, Failure, stable_hash
+
+SAMPLE_CHARS = 600
+
+# Fixed bin edges per histogram, so that histograms from different workers merge by adding.
+HISTOGRAM_EDGES: dict[str, tuple[float, ...]] = {
+    "chars": tuple(float(10 ** (e / 4)) for e in range(0, 29)),          # 1 .. 10^7 characters
+    "score": tuple(i / 20 for i in range(21)),                            # 0 .. 1 in steps of 0.05
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A dropped (or kept) document shown in the report: the start of its text and why."""
+
+    rank: int
+    id: str
+    url: str
+    text: str
+    detail: str
+
+
+@dataclass
+class Histogram:
+    edges: tuple[float, ...]
+    counts: list[int]
+
+    @classmethod
+    def named(cls, kind: str) -> "Histogram":
+        edges = HISTOGRAM_EDGES[kind]
+        return cls(edges, [0] * (len(edges) + 1))   # under the first edge ... over the last
+
+    def add(self, value: float) -> None:
+        if not math.isnan(value):
+            self.counts[bisect.bisect_right(self.edges, value)] += 1
+
+    def merge(self, other: "Histogram") -> None:
+        self.counts = [a + b for a, b in zip(self.counts, other.counts)]
+
+
+@dataclass
+class StageStats:
+    """What one stage saw, kept, dropped (by reason) and failed on (by error kind)."""
+
+    stage: str
+    seen: int = 0
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    samples: dict[str, list[Sample]] = field(default_factory=dict)
+    histograms: dict[str, Histogram] = field(default_factory=dict)
+    extra: Counter = field(default_factory=Counter)
+    """Stage-specific totals (input files and bytes for `read`, tokens for `tokenize`, ...)."""
+
+    def record(self, doc: Document | None, outcome: Document | Drop | Failure, samples_per_reason: int) -> None:
+        self.seen += 1
+        if isinstance(outcome, Document):
+            self.kept += 1
+        elif isinstance(outcome, Drop):
+            self.dropped[outcome.reason.value] += 1
+            if doc is not None and samples_per_reason:
+                self._sample(outcome.reason.value, doc, outcome.detail, samples_per_reason)
+        else:
+            self.errors[outcome.kind.value] += 1
+
+    def observe(self, name: str, kind: str, value: float) -> None:
+        """Adds a value to the histogram `name` with the bins of `kind` (see HISTOGRAM_EDGES)."""
+        if name not in self.histograms:
+            self.histograms[name] = Histogram.named(kind)
+        self.histograms[name].add(value)
+
+    def _sample(self, reason: str, doc: Document, detail: str, k: int) -> None:
+        # Bottom-k by stable hash: a uniform sample that is the same for any split into bundles.
+        heap = self.samples.setdefault(reason, [])
+        sample = Sample(stable_hash(doc.id), doc.id, doc.url, doc.text[:SAMPLE_CHARS], detail)
+        if len(heap) < k:
+            heap.append(sample)
+        elif sample.rank < max(s.rank for s in heap):
+            heap.remove(max(heap, key=lambda s: s.rank))
+            heap.append(sample)
+
+    def merge(self, other: "StageStats", samples_per_reason: int) -> "StageStats":
+        self.seen += other.seen
+        self.kept += other.kept
+        self.dropped.update(other.dropped)
+        self.errors.update(other.errors)
+        self.extra.update(other.extra)
+        self.seconds += other.seconds
+        for reason, samples in other.samples.items():
+            merged = self.samples.get(reason, []) + samples
+            self.samples[reason] = heapq.nsmallest(samples_per_reason, merged, key=lambda s: (s.rank, s.id))
+        for name, hist in other.histograms.items():
+            if name in self.histograms:
+                self.histograms[name].merge(hist)
+            else:
+                self.histograms[name] = Histogram(hist.edges, list(hist.counts))
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "stage": self.stage, "seen": self.seen, "kept": self.kept,
+            "dropped": dict(sorted(self.dropped.items())), "errors": dict(sorted(self.errors.items())),
+            "seconds": round(self.seconds, 6), "extra": dict(sorted(self.extra.items())),
+            "samples": {r: [s.__dict__ for s in sorted(v, key=lambda s: (s.rank, s.id))]
+                        for r, v in sorted(self.samples.items())},
+            "histograms": {n: {"edges": list(h.edges), "counts": h.counts} for n, h in sorted(self.histograms.items())},
+        }, ensure_ascii=False, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "StageStats":
+        data = json.loads(text)
+        return cls(
+            stage=data["stage"], seen=data["seen"], kept=data["kept"],
+            dropped=Counter(data["dropped"]), errors=Counter(data["errors"]), seconds=data["seconds"],
+            extra=Counter(data.get("extra", {})),
+            samples={r: [Sample(**s) for s in v] for r, v in data.get("samples", {}).items()},
+            histograms={n: Histogram(tuple(h["edges"]), h["counts"]) for n, h in data.get("histograms", {}).items()},
+        )
