@@ -39,7 +39,8 @@ def build_pipeline(pipeline: beam.Pipeline, inputs: list[str], out_dir: str, cfg
     ledger = Ledger(out_dir, _no_scrubbing, cfg.output.samples_per_reason, cfg.output.keep_rejected)
     records = pipeline | "ReadInputs" >> ReadInputs(inputs, cfg.input, ledger)
     docs = records | "ClassifyRecords" >> ApplyFilter("read", check_step(record_check, cfg.input), ledger)
-    docs = docs | "ExtractText" >> ApplyFilter("extract", functools.partial(ExtractStep, cfg.extract), ledger)
+    docs = docs | "ExtractText" >> ApplyFilter("extract", functools.partial(ExtractStep, cfg.extract), ledger,
+                                               histograms=(("chars", "chars"),))
     for name in cfg.filters.order:
         spec = STAGES[name]
         if spec.enabled(cfg):

@@ -115,6 +115,8 @@ class Drop:
     reason: DropReason
     detail: str = ""
     """Free text for humans: the measured value against its threshold, the survivor's id, ..."""
+    annotated: Document | None = None
+    """The document with the signal that condemned it (lang, toxicity, ...), for stats and rejects."""
 
 
 @dataclass(frozen=True)

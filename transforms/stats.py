@@ -70,6 +70,8 @@ class StageStats:
     histograms: dict[str, Histogram] = field(default_factory=dict)
     extra: Counter = field(default_factory=Counter)
     """Stage-specific totals (input files and bytes for `read`, tokens for `tokenize`, ...)."""
+    categories: dict[str, Counter] = field(default_factory=dict)
+    """Counts of categorical values over the stage's kept documents (e.g. `lang`)."""
 
     def record(self, doc: Document | None, outcome: Document | Drop | Failure, samples_per_reason: int) -> None:
         self.seen += 1
@@ -81,6 +83,9 @@ class StageStats:
                 self._sample(outcome.reason.value, doc, outcome.detail, samples_per_reason)
         else:
             self.errors[outcome.kind.value] += 1
+
+    def count_category(self, name: str, value: str) -> None:
+        self.categories.setdefault(name, Counter())[value] += 1
 
     def observe(self, name: str, kind: str, value: float) -> None:
         """Adds a value to the histogram `name` with the bins of `kind` (see HISTOGRAM_EDGES)."""
@@ -104,6 +109,8 @@ class StageStats:
         self.dropped.update(other.dropped)
         self.errors.update(other.errors)
         self.extra.update(other.extra)
+        for name, counts in other.categories.items():
+            self.categories.setdefault(name, Counter()).update(counts)
         self.seconds += other.seconds
         for reason, samples in other.samples.items():
             merged = self.samples.get(reason, []) + samples
@@ -123,6 +130,7 @@ class StageStats:
             "samples": {r: [s.__dict__ for s in sorted(v, key=lambda s: (s.rank, s.id))]
                         for r, v in sorted(self.samples.items())},
             "histograms": {n: {"edges": list(h.edges), "counts": h.counts} for n, h in sorted(self.histograms.items())},
+            "categories": {n: dict(c.most_common()) for n, c in sorted(self.categories.items())},
         }, ensure_ascii=False, indent=1)
 
     @classmethod
@@ -134,4 +142,15 @@ class StageStats:
             extra=Counter(data.get("extra", {})),
             samples={r: [Sample(**s) for s in v] for r, v in data.get("samples", {}).items()},
             histograms={n: Histogram(tuple(h["edges"]), h["counts"]) for n, h in data.get("histograms", {}).items()},
+            categories={n: Counter(c) for n, c in data.get("categories", {}).items()},
         )
+
+
+def signal_value(doc: Document, name: str) -> float:
+    """A numeric signal of a document by name: `chars`, a Document field, or a key of `signals`."""
+    if name == "chars":
+        return float(len(doc.text))
+    value = getattr(doc, name, None)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return float(doc.signals.get(name, float("nan")))

@@ -26,7 +26,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from tokenmill.transforms.document import Document, Drop, ErrorKind, Failure, ReadFailure
-from tokenmill.transforms.stats import StageStats
+from tokenmill.transforms.stats import StageStats, signal_value
 
 log = logging.getLogger("tokenmill")
 
@@ -63,6 +63,10 @@ class StageOptions:
     keep_rejected: bool = False
     batch_size: int = 1
     """>1: the step takes a list of documents and returns a list of outcomes (model calls)."""
+    histograms: tuple[tuple[str, str], ...] = ()
+    """(signal, bin kind) pairs histogrammed over every document the stage saw (see stats.signal_value)."""
+    categories: tuple[str, ...] = ()
+    """Document fields counted by value over the kept documents (e.g. `lang`)."""
 
 
 def in_global_window(value: Any) -> WindowedValue:
@@ -82,12 +86,18 @@ class _Accountant:
         source_doc = doc if isinstance(doc, Document) else None
         self.stats.record(source_doc, outcome, self.options.samples_per_reason)
         self._total_seen += 1
+        final = outcome if isinstance(outcome, Document) else getattr(outcome, "annotated", None) or source_doc
+        if final is not None:
+            for name, kind in self.options.histograms:
+                self.stats.observe(name, kind, signal_value(final, name))
         if isinstance(outcome, Document):
+            for name in self.options.categories:
+                self.stats.count_category(name, str(getattr(outcome, name)))
             yield outcome
         elif isinstance(outcome, Drop):
-            if self.options.keep_rejected and source_doc is not None:
+            if self.options.keep_rejected and final is not None:
                 yield beam.pvalue.TaggedOutput(DROPPED, Rejected(self.stage, outcome.reason.value,
-                                                                 outcome.detail, source_doc))
+                                                                 outcome.detail, final))
         else:
             yield beam.pvalue.TaggedOutput(ERRORS, _error_row(self.stage, doc, outcome))
 
@@ -193,10 +203,12 @@ class ApplyFilter(beam.PTransform):
     """Runs one stage over documents; returns the kept documents and registers the rest with `ledger`."""
 
     def __init__(self, stage: str, make_step: Callable[[], Callable], ledger: "LedgerLike",
-                 batch_size: int = 1):
+                 batch_size: int = 1, histograms: tuple[tuple[str, str], ...] = (),
+                 categories: tuple[str, ...] = ()):
         super().__init__()
         self._stage, self._make_step, self._ledger = stage, make_step, ledger
-        self._options = StageOptions(ledger.samples_per_reason, ledger.keep_rejected, batch_size)
+        self._options = StageOptions(ledger.samples_per_reason, ledger.keep_rejected, batch_size,
+                                     histograms, categories)
 
     def expand(self, docs):
         # docs: PCollection[Document | ReadFailure]
@@ -224,10 +236,11 @@ class _RecordOutcomesFn(beam.DoFn):
 class RecordOutcomes(beam.PTransform):
     """Bookkeeping for stages that decide after a shuffle (dedup): (doc, outcome) pairs in, kept docs out."""
 
-    def __init__(self, stage: str, ledger: "LedgerLike"):
+    def __init__(self, stage: str, ledger: "LedgerLike", histograms: tuple[tuple[str, str], ...] = (),
+                 categories: tuple[str, ...] = ()):
         super().__init__()
         self._stage, self._ledger = stage, ledger
-        self._options = StageOptions(ledger.samples_per_reason, ledger.keep_rejected)
+        self._options = StageOptions(ledger.samples_per_reason, ledger.keep_rejected, 1, histograms, categories)
 
     def expand(self, pairs):
         # pairs: PCollection[(Document, Document | Drop | Failure)]
