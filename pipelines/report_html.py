@@ -91,7 +91,7 @@ def _figure(svg: str | None, caption: str = "") -> str:
 
 
 def _cards(report: dict) -> str:
-    inp, out, stages = report["input"], report["output"], report["stages"]
+    inp, out = report["input"], report["output"]
     problems = invariant_problems(report)
     cards = [
         (_num(inp["records"]), "records read"),
@@ -102,7 +102,7 @@ def _cards(report: dict) -> str:
     ]
     html = "".join(f"<div class='card'><b>{e(v)}</b><span>{e(k)}</span></div>" for v, k in cards)
     broken = "".join(f"<p class='bad'>{e(p)}</p>" for p in problems)
-    return f"<div class='cards' id='cards'>{html}</div>{broken}" if stages or inp else ""
+    return f"<div class='cards' id='cards'>{html}</div>{broken}"
 
 
 def _run_section(report: dict) -> str:
@@ -179,13 +179,13 @@ def _stage_plots(stage: dict, index: int) -> str:
 
 
 def _extra_groups(extra: dict) -> dict[str, dict[str, float]]:
-    """Counters named `prefix.key` grouped by prefix when a prefix has two or more keys."""
+    """Numeric counters named `prefix.key` grouped by prefix (e.g. `pii.EMAIL_ADDRESS`)."""
     groups: dict[str, dict[str, float]] = {}
     for key, value in extra.items():
         if "." in key and isinstance(value, (int, float)):
             prefix, rest = key.split(".", 1)
             groups.setdefault(prefix, {})[rest] = value
-    return {p: g for p, g in groups.items() if len(g) >= 2}
+    return groups
 
 
 def _samples(stage: dict) -> str:

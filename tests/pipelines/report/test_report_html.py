@@ -106,3 +106,29 @@ def test_a_real_hostile_run_page_is_inert(run_a):
     assert 'onerror="window.pwned = 2' in text
     assert "image/x<script>window.pwned = 1" in text
     assert "svg onload=window.pwned=3" in text
+
+
+def test_signals_of_later_stages_get_plots_without_report_changes():
+    """Stats as the language, quality, dedup, toxicity and PII stages record them become plots."""
+    import math
+
+    from tokenmill.pipelines.report import stage_entry
+    from tokenmill.transforms.stats import StageStats
+
+    language, quality, dedup, toxicity, pii = (StageStats(n) for n in
+                                               ("language", "quality", "near_dedup", "toxicity", "pii"))
+    for i in range(40):
+        language.observe("lang_score", "score", (i % 20) / 20)
+        language.count_category("lang", ["en", "de", "fr"][i % 3])
+        quality.observe("gopher_mean_word_length", "chars", 3 + i % 5)
+        dedup.observe("cluster_size", "chars", 1 + i % 4)
+        toxicity.observe("toxicity", "score", math.exp(-i))
+    pii.extra.update({"pii.EMAIL_ADDRESS": 7, "pii.PHONE_NUMBER": 3})
+    stages = [stage_entry(s) for s in (language, quality, dedup, toxicity, pii)]
+    report = {"run": {}, "input": {"patterns": [], "files": 0, "records": 0, "bytes": 0},
+              "stages": stages, "output": {"documents": 0, "tokens": 0, "shards": 0}}
+    html = render_html(report)
+    for title in ("Language mix", "Language-ID score", "Gopher mean word length", "Near-duplicate cluster size",
+                  "Toxicity score", "PII found, per entity type", "EMAIL_ADDRESS"):
+        assert title in html, title
+    assert html.count("<svg") == 6 + 1   # the five stages' six plots and the funnel
