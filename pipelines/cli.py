@@ -69,11 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tokenmill", description="From raw web dumps to LLM training data.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _run_parser(sub)
-    report = sub.add_parser("report", help="print a run's summary, or compare two runs")
+    report = sub.add_parser("report", help="print a run's summary, or compare two runs", description=(
+        "Print a run's summary from OUT/report/report.json; --compare A B shows what changed between "
+        "two runs; --train-log attaches a training run's loss curve to the report."))
     report.add_argument("dirs", nargs="+", metavar="DIR", help="a run's output directory (two with --compare)")
     report.add_argument("--compare", action="store_true", help="show what changed between two runs")
     report.add_argument("--html", action="store_true", help="print the path of the HTML report")
     report.add_argument("--open", action="store_true", help="open the HTML report in a browser")
+    report.add_argument("--train-log", metavar="PATH", help=(
+        "attach a training run that used this run's tokens: its train_log.jsonl (or its output "
+        "directory); the loss curve is added to report.json and index.html"))
     config = sub.add_parser("config", help="print the resolved config with every key's meaning")
     _config_args(config)
     sub.add_parser("train", help="train the GPT on token shards (tokenmill train --help)", add_help=False)
@@ -169,6 +174,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     cfg = _load_config(args)
     options = beam_options(beam_args)
     _check_inputs(args.input)
+    from tokenmill.pipelines.config import versions
     from tokenmill.pipelines.report import build_report, invariant_problems, write_report
     from tokenmill.pipelines.report_cli import print_summary
     from tokenmill.pipelines.run import run_job
@@ -179,6 +185,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         "started": result.started, "finished": result.finished, "seconds": round(result.seconds, 2),
         "runner": result.runner, "config": args.config, "overrides": args.overrides,
         "config_sha256": _sha256_of(args.output, "config.resolved.yaml"), "version": _version(),
+        "versions": versions(),
     }, args.input)
     _, html = write_report(args.output, report)
     print_summary(report)
