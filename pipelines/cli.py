@@ -140,6 +140,11 @@ def beam_options(args: list[str]):
     runner = (getattr(known, "runner", None) or "").rsplit(".", 1)[-1].lower()
     if runner in DATA_LOSING_RUNNERS:
         raise UsageError(f"refusing --runner={known.runner}: {DATA_LOSING_RUNNERS[runner]}")
+    # Workers log every harness detail at INFO; keep their warnings and tokenmill's progress lines.
+    if known.default_sdk_harness_log_level is None:
+        args = [*args, "--default_sdk_harness_log_level=WARNING"]
+    if not known.sdk_harness_log_level_overrides:
+        args = [*args, '--sdk_harness_log_level_overrides={"tokenmill": "INFO"}']
     return PipelineOptions(args)
 
 
