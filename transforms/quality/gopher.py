@@ -13,6 +13,7 @@ use the language's separator, so the fractions stay within 0..1 for Chinese too.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -122,9 +123,12 @@ def gopher_quality(text: str, words: Words, lang: str, cfg: GopherQualityConfig)
     return None
 
 
-def _ngram_chars(words: tuple[str, ...], n: int, sep: str) -> list[tuple[tuple[str, ...], int]]:
-    lengths = [len(w) for w in words]
-    return [(words[i:i + n], sum(lengths[i:i + n]) + len(sep) * (n - 1)) for i in range(len(words) - n + 1)]
+def _ngrams(words: tuple[str, ...], n: int) -> list[tuple[str, ...]]:
+    return list(zip(*(words[k:] for k in range(n))))   # built in C: the hot loop of this module
+
+
+def _prefix_lengths(words: tuple[str, ...]) -> list[int]:
+    return [0, *itertools.accumulate(map(len, words))]
 
 
 def top_ngram_chars(words: tuple[str, ...], n: int, sep: str = " ") -> int:
@@ -132,26 +136,25 @@ def top_ngram_chars(words: tuple[str, ...], n: int, sep: str = " ") -> int:
 
     An n-gram that occurs once is no repetition and counts 0 (datatrove counts it, which drops
     short pages for "repetition" when they are merely short)."""
-    grams = _ngram_chars(words, n, sep)
+    grams = _ngrams(words, n)
     if not grams:
         return 0
-    counts = Counter(g for g, _ in grams)
-    gram, count = counts.most_common(1)[0]
+    gram, count = Counter(grams).most_common(1)[0]
     return (sum(map(len, gram)) + len(sep) * (n - 1)) * count if count > 1 else 0
 
 
 def dup_ngram_chars(words: tuple[str, ...], n: int, sep: str = " ") -> int:
     """Characters in n-grams that repeat an earlier one; a repeat skips its n words (Gopher)."""
-    grams = _ngram_chars(words, n, sep)
+    grams = _ngrams(words, n)
+    prefix = _prefix_lengths(words)
     seen: set[tuple[str, ...]] = set()
     chars, i = 0, 0
     while i < len(grams):
-        gram, length = grams[i]
-        if gram in seen:
-            chars += length
+        if grams[i] in seen:
+            chars += prefix[i + n] - prefix[i] + len(sep) * (n - 1)
             i += n
         else:
-            seen.add(gram)
+            seen.add(grams[i])
             i += 1
     return chars
 

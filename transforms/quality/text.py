@@ -73,9 +73,21 @@ def tokenize(text: str, lang: str = "") -> list[str]:
     return [t for line in text.splitlines() for t in _segment_line(engine, line)]
 
 
-@functools.lru_cache(maxsize=8192)
+CACHED_LINE_CHARS = 2000
+"""Lines up to this long are cached (at most 4096 of them, so the cache stays under ~30 MB)."""
+
+
 def _segment_line(engine: str, line: str) -> tuple[str, ...]:
+    if len(line) > CACHED_LINE_CHARS:
+        return _segment_uncached(engine, line)
+    return _segment_cached(engine, line)
+
+
+def _segment_uncached(engine: str, line: str) -> tuple[str, ...]:
     return tuple(t for t in _segmenter(engine)(line) if t.strip())
+
+
+_segment_cached = functools.lru_cache(maxsize=4096)(_segment_uncached)
 
 
 def words_of(text: str, lang: str = "") -> Words:
