@@ -92,6 +92,7 @@ class LanguageModel:
             raise FileNotFoundError(f"language.model_path: no fastText model at {self.path}")
         self._model = fasttext.load_model(str(self.path))
         self.top_k, self.max_chars = top_k, max_chars
+        self._codes: dict[str, str] = {}   # "__label__en" -> "en", filled as labels appear
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Top-k (label, probability) pairs for each text."""
@@ -102,7 +103,10 @@ class LanguageModel:
         labels, probs = self._model.predict(fold_newlines(text, self.max_chars), k=self.top_k)
         if len(labels) != len(probs):
             raise RuntimeError("fastText backend returned labels without probabilities")
-        return tuple((label.removeprefix(LABEL_PREFIX), min(float(p), 1.0)) for label, p in zip(labels, probs))
+        codes = self._codes
+        # fastText's softmax can round a hair above 1.0; scores are clipped into 0..1.
+        return tuple((codes.get(label) or codes.setdefault(label, label.removeprefix(LABEL_PREFIX)),
+                      p if p <= 1.0 else 1.0) for label, p in zip(labels, probs))
 
 
 def with_language(doc: Document, lang: str, score: float, top: Prediction) -> Document:
