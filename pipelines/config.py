@@ -15,6 +15,7 @@ import yaml
 
 from tokenmill.pipelines.stages import STAGES
 from tokenmill.transforms.extract import ExtractConfig
+from tokenmill.transforms.pii_config import PIIConfig
 from tokenmill.transforms.readers import InputConfig
 from tokenmill.transforms.typed_config import ConfigError, apply_override, build, load_yaml_file, to_dict
 
@@ -42,6 +43,7 @@ class RunConfig:
     input: InputConfig = field(default_factory=InputConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
+    pii: PIIConfig = field(default_factory=PIIConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def __post_init__(self) -> None:

@@ -27,3 +27,11 @@ class StageSpec:
 
 
 STAGES: dict[str, StageSpec] = {}
+
+
+def _scrub_pii(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
+    from tokenmill.transforms.beam.pii import ScrubPII   # presidio and spaCy load only when used
+    return ScrubPII(cfg.pii, ledger)
+
+
+STAGES["pii"] = StageSpec("ScrubPII", _scrub_pii, lambda cfg: cfg.pii.enabled)
