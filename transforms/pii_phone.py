@@ -48,7 +48,7 @@ MIN_GROUPED_DIGITS = 6              # "92 34 70": six digits only in three or mo
 
 _SPACE = "[ \u00a0]"
 _SEP = rf"(?:{_SPACE}?[-./\u2013]{_SPACE}?|{_SPACE})"
-_GROUP = r"(?:\(\d{1,5}+\)|\d{1,15}+)"
+_GROUP = r"(?:\(\+?\d{1,5}+\)|\d{1,15}+)"
 _EXT = rf"(?:{_SPACE}?(?:x|ext\.?|extension){_SPACE}?\d{{1,6}}+)"
 CANDIDATE = re.compile(
     r"(?<![\w+])(?<!\d[.,/-])"                      # not inside a word or a longer number
@@ -66,10 +66,12 @@ LABEL_AFTER = re.compile(
     r"[ \t]*[-(\[,:/]?[ \t]*(?:office|fax|mobile|cell|tel|phone|home|work|landline)\b", re.IGNORECASE)
 """A phone label right after the number on the same line ("555 1234 office", "... (fax)")."""
 
-CONTEXT = ["phone", "telephone", "tel", "mobile", "cell", "fax", "contact", "reach", "dial", "whatsapp", "sms"]
+CONTEXT = ["phone", "telephone", "tel", "mobile", "cell", "fax", "contact", "reach", "dial", "whatsapp", "sms",
+           "number"]
 """Context words before a number (substring match on lower-cased tokens, Presidio's default mode).
-Not `call`: spaCy lists it as a stop word and Presidio never takes stop words as context. Not
-`number` (in Presidio's list): "licence number 425700624" is no phone."""
+`number` is in Presidio's list too ("my number is ..."); it also lifts a licence or account
+number written as digits, which is personal as well. Not `call`: spaCy lists it as a stop word,
+and Presidio never takes stop words as context."""
 
 
 @dataclass(frozen=True)
@@ -87,19 +89,21 @@ class Shape:
         return "".join(self.groups)
 
 
-_PIECE = re.compile(r"\(?(\d+)\)?")
+_PIECE = re.compile(r"\(?\+?(\d+)\)?")
 
 
 def shape_of(number: str, ext: str = "") -> Shape:
     """Splits a CANDIDATE match into digit groups and the separators between them."""
     groups, seps, last_end = [], [], None
     for m in _PIECE.finditer(number):
+        if m.group(0) == "(0)" and last_end is not None:
+            continue          # "+44 (0) 20 ...": the trunk zero printed for national callers
         if last_end is not None:
             raw = number[last_end:m.start()]
-            seps.append(raw.strip(" \u00a0") or (" " if raw else ""))
+            seps.append(raw.strip(" \u00a0()0") or (" " if raw else ""))
         groups.append(m.group(1))
         last_end = m.end()
-    return Shape(tuple(groups), tuple(seps), number.startswith("+"), "(" in number, bool(ext))
+    return Shape(tuple(groups), tuple(seps), "+" in number, "(" in number, bool(ext))
 
 
 def _is_date(shape: Shape) -> bool:
@@ -149,8 +153,9 @@ def classify(shape: Shape) -> Optional[str]:
         return None
     if len(g) == 2 and shape.seps[0] in (".", "") and not (shape.plus or shape.paren):
         return None           # 3.14159, 1234.5678: decimals
-    if any(len(x) == 1 for x in g[2:]) or (len(g) > 1 and len(g[1]) == 1 and not shape.plus):
-        return None           # ISBN-like 978-3-16-148410-0; "+33 1 40 20 50 50", "+44 (0) 20 ..." are fine
+    if len(g) > 1 and (len(g[-1]) == 1 or any(len(x) == 1 for x in g[2:-1])
+                       or (len(g[1]) == 1 and not shape.plus and set(shape.seps) <= {"-", " "})):
+        return None           # ISBN-like 978-3-16-148410-0; "+33 1 40 20 50 50", "06-1/631 1862" are fine
     if [len(x) for x in g] == [3, 2, 4] and shape.seps == ("-", "-"):
         return None           # the US SSN grouping, left to the SSN recognizer
     if shape.plus or shape.paren or shape.ext or _nanp(shape):
@@ -159,8 +164,8 @@ def classify(shape: Shape) -> Optional[str]:
         return "weak"
     if len(g) >= 4 and all(len(x) >= 2 for x in g[1:]):
         return "strong"
-    if digits.startswith("0") and len(g) >= 2 and 9 <= len(digits) <= 13:
-        return "strong"       # national trunk prefix (0 20 7946 0958) or 00 international prefix
+    if digits.startswith("0") and 9 <= len(digits) <= 13 and (len(g) >= 2 or digits[1] != "0"):
+        return "strong"       # national trunk prefix (020 7946 0958, 0612345678) or 00 international prefix
     return "weak"
 
 

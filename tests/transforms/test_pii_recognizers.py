@@ -34,10 +34,15 @@ def found(analyzer, text):
     ("Amex 3782 822463 10005 ok", [("CREDIT_CARD", "3782 822463 10005")]),
     ("Order 4539 1488 0343 6468 shipped", []),                       # Luhn digit wrong
     ("Tracking 9400 1000 0000 0000 0000", []),                       # no card network starts with 94
+    ("Maestro 6761 1234 5670", [("CREDIT_CARD", "6761 1234 5670")]),  # 12 digits: Maestro only
+    ("Ref 1234 5678 9012 8 paid", []),                               # Luhn-valid, unknown issuer, no context
+    ("card 1234 5678 9012 8", [("CREDIT_CARD", "1234 5678 9012 8")]),  # ... with a context word
     # IBAN: checksum and per-country format, any case
     ("Pay to GB29NWBK60161331926819 please", [("IBAN_CODE", "GB29NWBK60161331926819")]),
     ("iban fr1420041010050500013m02606", [("IBAN_CODE", "fr1420041010050500013m02606")]),
     ("Pay to GB29NWBK60161331926818 please", []),                     # checksum wrong
+    ("my iban is gb29nwbk60161331926819 ok", [("IBAN_CODE", "gb29nwbk60161331926819")]),
+    ("IBAN GB58ZLLL217335363113 sent", [("IBAN_CODE", "GB58ZLLL217335363113")]),  # check digits hold, GB length not
     # US SSN
     ("His SSN is 536-22-1947.", [("US_SSN", "536-22-1947")]),
     ("Placeholder 123-45-6789 is not a person", []),
@@ -47,7 +52,8 @@ def found(analyzer, text):
     ("Phone: 785 8949", [("PHONE_NUMBER", "785 8949")]),              # context word before
     ("785 8949 (mobile)", [("PHONE_NUMBER", "785 8949")]),            # label after, same line
     ("In 2019 we sold 785 8949 units", []),                           # weak shape, no context
-    ("My driver's license number is 425700624", []),
+    ("My number is 425700624", [("PHONE_NUMBER", "425700624")]),      # "number" is context (Presidio's too)
+    ("Licence 425700624 renewed in 2019", []),
     ("Published 2024-05-12, pages 1999-2004", []),
     # crypto wallets
     ("BTC to 1BoatSLRHtKNngkdXEeobR76b53LETtpyT thanks", [("CRYPTO", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT")]),
