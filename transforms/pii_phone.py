@@ -51,7 +51,7 @@ _SEP = rf"(?:{_SPACE}?[-./\u2013]{_SPACE}?|{_SPACE})"
 _GROUP = r"(?:\(\+?\d{1,5}+\)|\d{1,15}+)"
 _EXT = rf"(?:{_SPACE}?(?:x|ext\.?|extension){_SPACE}?\d{{1,6}}+)"
 CANDIDATE = re.compile(
-    r"(?<![\w+])(?<!\d[.,/-])"                      # not inside a word or a longer number
+    r"(?<![\w+/])(?<!\d[.,/-])"                     # not inside a word, a URL path or a longer number
     rf"(?P<number>\+?{_GROUP}(?:{_SEP}?{_GROUP}){{0,7}}+)"
     rf"(?P<ext>{_EXT})?"
     r"(?!\w|:\d)",                                   # nor the date and hour of a timestamp

@@ -186,14 +186,14 @@ PREFILTERS: dict[str, tuple[str, str]] = {
     # Every match of every pattern contains a prefilter match on the same line: the IP patterns'
     # alternatives all contain `::`, six colon-separated hex groups (so `:h:h:h:h:`) or a dotted
     # quad (so `.ddd.d`); each prefilter starts with a literal, which `re` scans for quickly;
-    # the SSN patterns (ddddd-dddd, ddd-dddddd, ddd-dd-dddd, ddddddddd, ddd?dd?dddd) `ddd[- .]?dd`.
+    # the SSN patterns (ddddd-dddd, ddd-dddddd, ddd-dd-dddd, ddddddddd, ddd?dd?dddd) `ddd?dd?dddd`.
     "EmailRecognizer": ("004723abbb67ff6c", r"@"),
     "OfflineEmailRecognizer": ("004723abbb67ff6c", r"@"),
     "IpRecognizer": ("2e5b4e8ccce1e531", r"::|:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:|\.[0-9]{1,3}\.[0-9]"),
     "PublicIpRecognizer": ("2e5b4e8ccce1e531", r"::|:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:|\.[0-9]{1,3}\.[0-9]"),
     "IbanRecognizer": ("1f98697e78e08d67", r"[A-Z]{2}[0-9]{2}"),
     "ChecksumIbanRecognizer": ("1f98697e78e08d67", r"[A-Z]{2}[0-9]{2}"),
-    "UsSsnRecognizer": ("99e2c61f6a973b04", r"[0-9]{3}[- .]?[0-9]{2}"),
+    "UsSsnRecognizer": ("99e2c61f6a973b04", r"[0-9]{3}[- .]?[0-9]{2}[- .]?[0-9]{4}"),
 }
 """Cheap necessary conditions for Presidio's slowest patterns, so the pre-check runs those patterns
 only on lines that can match. A Presidio release with other patterns changes the fingerprint and
