@@ -30,6 +30,7 @@ and `bench/bench_pii.py` check the equality against the naive loop on real and s
 from __future__ import annotations
 
 import bisect
+import logging
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
@@ -113,6 +114,8 @@ def load_pipeline(ner_model: str, language: str) -> spacy.language.Language:
 
 def build_analyzer(cfg: "PIIConfig") -> AnalyzerEngine:
     """The AnalyzerEngine for a PII config: its recognizers, its pipeline, its context settings."""
+    # Presidio logs every recognizer it loads at INFO, on every worker and for every scrubber.
+    logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
     nlp = load_pipeline(cfg.ner_model, cfg.language)
     engine = PipelineNlpEngine(nlp, cfg.language)
     registry = RecognizerRegistry(supported_languages=[cfg.language])
