@@ -17,6 +17,7 @@ from tokenmill.pipelines.stages import STAGES
 from tokenmill.transforms.extract import ExtractConfig
 from tokenmill.transforms.language import LanguageConfig
 from tokenmill.transforms.quality import QualityConfig
+from tokenmill.transforms.pii_config import PIIConfig
 from tokenmill.transforms.readers import InputConfig
 from tokenmill.transforms.url_filter import UrlFilterConfig
 from tokenmill.transforms.typed_config import ConfigError, apply_override, build, load_yaml_file, to_dict
@@ -48,6 +49,7 @@ class RunConfig:
     language: LanguageConfig = field(default_factory=LanguageConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
+    pii: PIIConfig = field(default_factory=PIIConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def __post_init__(self) -> None:

@@ -9,6 +9,7 @@ after the job, so it is the same on every runner.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from dataclasses import dataclass
 
@@ -23,20 +24,27 @@ from tokenmill.transforms.beam.read import ReadInputs
 from tokenmill.transforms.beam.stage import ApplyFilter
 from tokenmill.transforms.beam.write import WriteDocs
 from tokenmill.transforms.extract import ExtractStep
+from tokenmill.transforms.pii import make_scrubber
 from tokenmill.transforms.readers import record_check
 from tokenmill.transforms.steps import check_step
+
+log = logging.getLogger("tokenmill")
 
 OUTPUT_PARTS = ("docs", "stats", "errors", "rejected", "report", "tokens", "tokenizer")
 
 
-def _no_scrubbing() -> "callable":
-    # Placeholder until the PII stage provides the scrubber for text leaving the pipeline.
-    return lambda text: text
+def scrubber_factory(cfg: RunConfig):
+    """What the ledger builds once per worker to scrub text leaving the pipeline outside docs/:
+    the PII stage's own detection and operators (identity when `pii.enabled` is false)."""
+    return functools.partial(make_scrubber, cfg.pii)
 
 
 def build_pipeline(pipeline: beam.Pipeline, inputs: list[str], out_dir: str, cfg: RunConfig) -> list[str]:
     """Adds the whole job to `pipeline`; returns the stage names in order (for the report)."""
-    ledger = Ledger(out_dir, _no_scrubbing, cfg.output.samples_per_reason, cfg.output.keep_rejected)
+    if cfg.pii.enabled and "pii" not in cfg.filters.order:
+        log.warning("pii is enabled but not in filters.order: kept documents are written unscrubbed "
+                    "(rejects, report samples and errors are still scrubbed)")
+    ledger = Ledger(out_dir, scrubber_factory(cfg), cfg.output.samples_per_reason, cfg.output.keep_rejected)
     records = pipeline | "ReadInputs" >> ReadInputs(inputs, cfg.input, ledger)
     docs = records | "ClassifyRecords" >> ApplyFilter("read", check_step(record_check, cfg.input), ledger)
     docs = docs | "ExtractText" >> ApplyFilter("extract", functools.partial(ExtractStep, cfg.extract), ledger,

@@ -54,3 +54,11 @@ def _build_quality(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
 STAGES["url"] = StageSpec("FilterUrls", _build_url, lambda cfg: cfg.url.enabled)
 STAGES["language"] = StageSpec("IdentifyLanguage", _build_language, lambda cfg: cfg.language.enabled)
 STAGES["quality"] = StageSpec("FilterQuality", _build_quality, lambda cfg: cfg.quality.enabled)
+
+
+def _build_pii(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
+    from tokenmill.transforms.beam.pii import ScrubPII   # presidio and spaCy load only when used
+    return ScrubPII(cfg.pii, ledger)
+
+
+STAGES["pii"] = StageSpec("ScrubPII", _build_pii, lambda cfg: cfg.pii.enabled)
