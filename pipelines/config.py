@@ -16,6 +16,7 @@ import yaml
 from tokenmill.pipelines.stages import STAGES
 from tokenmill.transforms.extract import ExtractConfig
 from tokenmill.transforms.readers import InputConfig
+from tokenmill.transforms.tokenize import TokenizeConfig
 from tokenmill.transforms.typed_config import ConfigError, apply_override, build, load_yaml_file, to_dict
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -43,6 +44,7 @@ class RunConfig:
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.filters.order if s not in STAGES]
