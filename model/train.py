@@ -55,11 +55,10 @@ def get_lr(step: int, cfg: TrainConfig) -> float:
 
 
 @torch.no_grad()
-def estimate_loss(model: torch.nn.Module, split: TokenSplit, blocks: np.ndarray, batch_size: int,
+def estimate_loss(model: torch.nn.Module, split: TokenSplit, blocks: np.ndarray, batch_size: int, block_size: int,
                   device: torch.device, autocast) -> dict:
     """Mean loss over the given blocks (nats per token) and bits per byte; leaves the model in train mode."""
     model.eval()
-    block_size = model.cfg.block_size if hasattr(model, "cfg") else model._orig_mod.cfg.block_size
     total, count = 0.0, 0
     for start in range(0, len(blocks), batch_size):
         x, y = get_batch(split.stream, blocks[start:start + batch_size], block_size)
@@ -199,6 +198,9 @@ def train(cfg: TrainRunConfig, data_dir: Path, out: Path, checkpoint: dict | Non
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         step = checkpoint["step"]
+        if checkpoint["data_blocks"] != sampler.n_blocks:
+            raise ConfigError(f"--resume: {data_dir} has {sampler.n_blocks} training blocks, the checkpoint's data "
+                              f"had {checkpoint['data_blocks']}; resuming on other data would not continue its order")
         sampler = BlockSampler(sampler.n_blocks, tc.batch_size, tc.seed, checkpoint["data_position"])
         set_rng_state(checkpoint["rng"])
     out.mkdir(parents=True, exist_ok=True)
@@ -256,12 +258,13 @@ class _Loop:
         if not len(self.val_blocks):
             return {}
         return estimate_loss(self.compiled, self.val_split, self.val_blocks, self.cfg.train.batch_size,
-                             self.device, self.autocast)
+                             self.cfg.model.block_size, self.device, self.autocast)
 
     def checkpoint(self, step: int) -> None:
         save_checkpoint(self.out / CHECKPOINT, {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": step,
-            "data_position": self.sampler.position(), "rng": rng_state(), "config": to_dict(self.cfg),
+            "data_position": self.sampler.position(), "data_blocks": self.sampler.n_blocks,
+            "rng": rng_state(), "config": to_dict(self.cfg),
             "vocab_size": self.manifest.vocab_size, "tokenizer_sha256": self.manifest.tokenizer_sha256,
             "eos_id": self.manifest.eos_id, "bos_id": self.manifest.bos_id})
 
@@ -272,8 +275,12 @@ class _Loop:
         if step == 0 and (first := self.evaluate()):
             record = {"step": 0, **first}
             train_log.write(record)
+            log.info("step 0: val %.4f (ln of the vocabulary size: %.4f)", first["val_loss"],
+                     math.log(self.manifest.vocab_size))
         if not len(self.val_blocks):
             log.warning("train: the val split has no whole block; no validation loss will be logged")
+        if step >= tc.max_steps:
+            log.info("train: the checkpoint is at step %d, max_steps is %d: nothing to do", step, tc.max_steps)
         timer, steps_timed = time.perf_counter(), 0
         while step < tc.max_steps:
             loss, norm = self.step(step)
