@@ -11,6 +11,8 @@ No Beam here: `tokenmill.transforms.beam.tokenize` wraps these functions.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import re
 from dataclasses import dataclass
@@ -176,5 +178,20 @@ def tokenizer_info(model: bytes) -> TokenizerInfo:
 def encode_batch(processor, texts: list[str], num_threads: int = 1) -> list[np.ndarray]:
     """Token arrays (uint16 or uint32 by vocabulary size) for a batch, in one SentencePiece call."""
     dtype = token_dtype(processor.get_piece_size())
-    ids = processor.encode(texts, out_type=int, num_threads=num_threads)
-    return [np.array(x, dtype=dtype) for x in ids]
+    with _gc_paused():
+        ids = processor.encode(texts, out_type=int, num_threads=num_threads)
+        return [np.array(x, dtype=dtype) for x in ids]
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    # SentencePiece returns one Python int per token: millions of new objects that trigger the
+    # cyclic GC, which then walks every live object of the worker (Beam's too). The lists hold no
+    # cycles, so pausing it is safe; measured in a Beam job on 12 MB of text: 9.6 s -> 6.3 s.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
