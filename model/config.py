@@ -75,8 +75,8 @@ class TrainConfig:
     """auto (cuda when available, else cpu), cpu, cuda, cuda:1, mps ..."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Autocast dtype: auto is bfloat16 on CUDA GPUs that support it, else float32."""
-    compile: Literal["auto", "on", "off"] = "auto"
-    """torch.compile the model: auto compiles on CUDA only (on CPU the compile time outweighs the gain)."""
+    compile: Literal["auto", True, False] = "auto"
+    """torch.compile the model (true/false); auto compiles on CUDA only (on CPU the compile time outweighs the gain)."""
     cpu_threads: int = 0
     """Threads for CPU math; 0 keeps PyTorch's default (one per core). On a machine shared with other
     jobs, 1 can be several times faster: OpenMP threads that wait on each other cost more than they give."""

@@ -26,11 +26,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from tokenmill.model.config import ConfigError, TrainConfig, TrainRunConfig, load_train_config, to_dict
 from tokenmill.model.data import (BlockSampler, TokenSplit, bits_per_byte, eval_blocks, get_batch, load_manifest,
                                   load_split)
 from tokenmill.model.gpt import GPT
+from tokenmill.transforms.token_shards import MANIFEST_NAME
 
 log = logging.getLogger("tokenmill.train")
 
@@ -146,7 +148,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             raise ConfigError(f"tokenmill train: {message}")
 
     p = Parser(prog="tokenmill train", description="Train the compact GPT on a run's token shards.")
-    p.add_argument("--data", required=True, metavar="DIR", help="the tokens/ directory of a run (holds manifest.json)")
+    p.add_argument("--data", required=True, metavar="DIR",
+                   help="the tokens/ directory of a run (holds manifest.json), or the run's output directory")
     p.add_argument("--output", required=True, metavar="DIR", help="checkpoints and train_log.jsonl go here")
     p.add_argument("--config", default=None, metavar="NAME_OR_FILE",
                    help="trainer preset (tiny, small) or YAML file; default tiny; not with --resume")
@@ -169,8 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_train_config(base=checkpoint["config"], overrides=args.overrides)
     else:
         cfg = load_train_config(args.config or "tiny", args.overrides)
+    data = Path(args.data)
+    if not (data / MANIFEST_NAME).exists() and (data / "tokens" / MANIFEST_NAME).exists():
+        data = data / "tokens"   # the run's output directory was given
     try:
-        summary = train(cfg, Path(args.data), out, checkpoint)
+        summary = train(cfg, data, out, checkpoint)
     except (FileNotFoundError, ValueError) as err:
         if isinstance(err, ConfigError):
             raise
@@ -204,10 +210,11 @@ def train(cfg: TrainRunConfig, data_dir: Path, out: Path, checkpoint: dict | Non
         sampler = BlockSampler(sampler.n_blocks, tc.batch_size, tc.seed, checkpoint["data_position"])
         set_rng_state(checkpoint["rng"])
     out.mkdir(parents=True, exist_ok=True)
+    (out / "config.resolved.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
     _copy_tokenizer(data_dir / manifest.tokenizer_path, out / TOKENIZER)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    compiled = torch.compile(model) if tc.compile == "on" or (tc.compile == "auto" and device.type == "cuda") else model
+    compiled = torch.compile(model) if tc.compile is True or (tc.compile == "auto" and device.type == "cuda") else model
     loop = _Loop(cfg, model, compiled, optimizer, sampler, train_split, val_split, device, out, manifest)
     log.info("train: %s params, %d train / %d val tokens, %d blocks of %d, device %s",
              f"{model.num_params():,}", len(train_split.stream), len(val_split.stream), sampler.n_blocks,

@@ -47,7 +47,8 @@ def test_resume_gives_the_same_losses_as_training_straight_through(token_dir, tm
 
 
 def test_log_and_checkpoint_carry_what_the_design_asks(token_dir, tmp_path):
-    train_main(["--data", str(token_dir), "--output", str(tmp_path)] + SMALL + ["--set", "train.max_steps=2"])
+    # --data may also name the run's output directory, the parent of tokens/.
+    train_main(["--data", str(token_dir.parent), "--output", str(tmp_path)] + SMALL + ["--set", "train.max_steps=2"])
     log = _log(tmp_path)
     assert log[0]["step"] == 0 and abs(log[0]["val_loss"] - math.log(512)) < 0.1   # the untrained start
     assert {"step", "loss", "lr", "tokens_per_s", "val_loss", "val_bpb", "epoch", "cursor"} <= set(log[-1])
@@ -55,7 +56,7 @@ def test_log_and_checkpoint_carry_what_the_design_asks(token_dir, tmp_path):
     ckpt = load_checkpoint(tmp_path / "ckpt.pt")
     assert {"model", "optimizer", "step", "data_position", "rng", "config"} <= set(ckpt)
     assert ckpt["config"]["model"]["n_embd"] == 32 and ckpt["data_position"] == {"epoch": 0, "cursor": 16}
-    assert (tmp_path / "tokenizer.model").exists()
+    assert (tmp_path / "tokenizer.model").exists() and "n_embd: 32" in (tmp_path / "config.resolved.yaml").read_text()
 
 
 def test_sample_generates_text_from_a_checkpoint(token_dir, tmp_path, capsys):
