@@ -67,7 +67,9 @@ def reference_tokens_per_s(stream: np.ndarray, vocab: int, cfg, steps: int, warm
     model = ReferenceGPT(vocab, m.n_layer, m.n_head, m.n_embd, m.block_size).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr)
     rng = np.random.default_rng(0)
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
+    autocast = contextlib.nullcontext
+    if device.type == "cuda":
+        autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)  # noqa: E731
     started = None
     for step in range(warmup + steps):
         if step == warmup:
@@ -76,7 +78,8 @@ def reference_tokens_per_s(stream: np.ndarray, vocab: int, cfg, steps: int, warm
             started = time.perf_counter()
         for _ in range(t.grad_accum):
             starts = rng.integers(0, len(stream) - m.block_size - 1, t.batch_size)
-            chunk = torch.from_numpy(np.stack([stream[s:s + m.block_size + 1] for s in starts]).astype(np.int64)).to(device)
+            chunk = np.stack([stream[s:s + m.block_size + 1] for s in starts]).astype(np.int64)
+            chunk = torch.from_numpy(chunk).to(device)
             with autocast():
                 loss = model(chunk[:, :-1], chunk[:, 1:])
             (loss / t.grad_accum).backward()
@@ -139,10 +142,12 @@ def main() -> None:
             best["tokenmill train"] = max(best["tokenmill train"], tokenmill_tokens_per_s(
                 data, Path(work) / f"tm{r}", args.config, args.steps, args.warmup, args.threads, tokens_per_step))
     ref = best["reference (plain PyTorch)"]
-    rows = [{"what": name, "device": str(device), "threads": torch.get_num_threads(), "tokens_per_step": tokens_per_step,
-             "timed_steps": args.steps, "tokens_per_s": rate, "vs_reference": rate / ref} for name, rate in best.items()]
+    rows = [{"what": name, "device": str(device), "threads": torch.get_num_threads(),
+             "tokens_per_step": tokens_per_step, "timed_steps": args.steps, "tokens_per_s": rate,
+             "vs_reference": rate / ref} for name, rate in best.items()]
     m = cfg.model
-    print_table(f"Trainer throughput, {args.config} shape ({m.n_layer} layers, {m.n_embd} wide, {m.block_size} context, "
+    print_table(f"Trainer throughput, {args.config} shape ({m.n_layer} layers, {m.n_embd} wide, "
+                f"{m.block_size} context, "
                 f"vocab {manifest.vocab_size:,}), best of {args.repeats}", rows)
     print("\nbar: tokenmill train vs_reference >= 1.0 (not slower)")
 

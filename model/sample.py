@@ -26,7 +26,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
     p = Parser(prog="tokenmill sample", description="Generate text from a checkpoint of 'tokenmill train'.")
     p.add_argument("--model", required=True, metavar="DIR_OR_CKPT", help="the train --output directory, or a .pt file")
-    p.add_argument("--tokenizer", default=None, metavar="FILE", help="SentencePiece model (default: beside the checkpoint)")
+    p.add_argument("--tokenizer", default=None, metavar="FILE",
+                   help="SentencePiece model (default: the one beside the checkpoint)")
     p.add_argument("--prompt", default="", help="text to continue (default: start of a document)")
     p.add_argument("--num-samples", type=int, default=1)
     p.add_argument("--max-new-tokens", type=int, default=200)

@@ -31,7 +31,8 @@ def test_shards_of_a_real_run_load_in_the_trainer_and_the_counts_agree(tmp_path)
         path = out / "tokens" / info.path
         assert hashlib.sha256(path.read_bytes()).hexdigest() == info.sha256
         table = pq.read_table(path)
-        assert sum(len(t) for t in table.column("tokens").to_pylist()) == sum(table.column("n_tokens").to_pylist()) == info.tokens
+        listed = sum(len(t) for t in table.column("tokens").to_pylist())
+        assert listed == sum(table.column("n_tokens").to_pylist()) == info.tokens
         on_disk += info.tokens
     assert manifest.total_tokens == on_disk == report["output"]["tokens"] > 100_000
     assert report["output"]["shards"] == len(manifest.shards) and {s.split for s in manifest.shards} == {"train", "val"}

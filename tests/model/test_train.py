@@ -41,7 +41,8 @@ def test_resume_gives_the_same_losses_as_training_straight_through(token_dir, tm
     assert [r["step"] for r in straight] == [r["step"] for r in resumed] == list(range(9))
     for a, b in zip(straight, resumed):
         assert (a.get("loss"), a.get("val_loss"), a.get("lr")) == (b.get("loss"), b.get("val_loss"), b.get("lr"))
-    ckpt_a, ckpt_b = load_checkpoint(tmp_path / "straight" / "ckpt.pt"), load_checkpoint(tmp_path / "stopped" / "ckpt.pt")
+    ckpt_a = load_checkpoint(tmp_path / "straight" / "ckpt.pt")
+    ckpt_b = load_checkpoint(tmp_path / "stopped" / "ckpt.pt")
     assert ckpt_a["step"] == ckpt_b["step"] == 8 and ckpt_a["data_position"] == ckpt_b["data_position"]
     assert all(torch.equal(ckpt_a["model"][k], ckpt_b["model"][k]) for k in ckpt_a["model"])
 

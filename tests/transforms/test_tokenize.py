@@ -82,7 +82,8 @@ def test_allow_smaller_vocab_trains_the_largest_vocabulary_the_sample_supports()
 
 
 def test_a_vocabulary_smaller_than_the_alphabet_fails_with_what_to_change():
-    with pytest.raises(TokenizerError, match=r"tokenize.vocab_size=100 is below the [\d,]+ pieces .*character_coverage"):
+    with pytest.raises(TokenizerError,
+                       match=r"tokenize.vocab_size=100 is below the [\d,]+ pieces .*character_coverage"):
         train_tokenizer(TEXTS, TokenizeConfig(vocab_size=100))
 
 

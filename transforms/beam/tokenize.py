@@ -24,8 +24,8 @@ from tokenmill.transforms.document import Document
 from tokenmill.transforms.beam.stage import in_global_window
 from tokenmill.transforms.token_shards import (MANIFEST_NAME, HashingWriter, Manifest, ShardInfo, shard_name,
                                                token_dtype, write_shard)
-from tokenmill.transforms.tokenize import (TokenizeConfig, assign_shard, encode_batch, load_processor,
-                                           sample_key, tokenizer_info, train_tokenizer)
+from tokenmill.transforms.tokenize import (TokenizeConfig, TokenizerError, assign_shard, encode_batch,
+                                           load_processor, sample_key, tokenizer_info, train_tokenizer)
 
 log = logging.getLogger("tokenmill")
 
@@ -102,9 +102,11 @@ class _LoadTokenizerFn(beam.DoFn):
 class _WithTokenizer(beam.DoFn):
     """Base for DoFns that take the tokenizer bytes as a side input and load them once per worker."""
 
+    _model: bytes | None = None
+
     def _tokenizer(self, models: list[bytes]):
         model = models[0]
-        if getattr(self, "_model", None) is not model and getattr(self, "_model", None) != model:
+        if model is not self._model and model != self._model:   # identity first: runners cache side inputs
             self._model, self._processor = model, load_processor(model)
         return self._processor
 
@@ -188,6 +190,8 @@ class TokenizeDocs(beam.PTransform):
     def _tokenizer(self, docs):
         cfg = self._cfg
         if cfg.model_path:
+            if not FileSystems.exists(cfg.model_path):   # found while building the graph: one clear line
+                raise TokenizerError(f"tokenize.model_path: no such file: {cfg.model_path}")
             return (docs.pipeline | "TokenizerSource" >> beam.Create([cfg.model_path])
                     | "LoadTokenizer" >> beam.ParDo(_LoadTokenizerFn(self._model_path)))
         # Document -> (sample key, id, first sample_max_chars of text) -> the bottom-k list -> model bytes

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from tokenmill.transforms.beam.tokenize import BottomK, TokenizeDocs
 from tokenmill.transforms.document import Document
 from tokenmill.transforms.token_shards import Manifest, read_shard
-from tokenmill.transforms.tokenize import TokenizeConfig
+from tokenmill.transforms.tokenize import TokenizeConfig, TokenizerError
 
 WORDS = ("the declaration of human rights says that all people are born free and equal in dignity "
          "everyone has the right to life liberty and security of person no one shall be held in slavery").split()
@@ -83,7 +82,8 @@ def test_the_same_documents_in_another_order_give_the_same_bytes(first_run, tmp_
     shuffled = docs[:]
     random.Random(3).shuffle(shuffled)
     _run(shuffled, tmp_path)
-    for name in ["tokenizer/tokenizer.model", "tokens/manifest.json", *(f"tokens/{s.path}" for s in _manifest(out).shards)]:
+    shards = [f"tokens/{s.path}" for s in _manifest(out).shards]
+    for name in ["tokenizer/tokenizer.model", "tokens/manifest.json", *shards]:
         assert (out / name).read_bytes() == (tmp_path / name).read_bytes(), name
 
 
@@ -93,6 +93,12 @@ def test_a_supplied_model_is_copied_and_used(first_run, tmp_path):
     _run(_docs(30, seed=1), tmp_path, TokenizeConfig(model_path=str(supplied), num_shards=2))
     assert (tmp_path / "tokenizer" / "tokenizer.model").read_bytes() == supplied.read_bytes()
     assert _manifest(tmp_path).tokenizer_sha256 == _manifest(out).tokenizer_sha256
+
+
+def test_a_missing_supplied_model_is_a_clear_error_before_the_job_runs(tmp_path):
+    with pytest.raises(TokenizerError, match="tokenize.model_path: no such file"):
+        cfg = TokenizeConfig(model_path=str(tmp_path / "x.model"))
+        TestPipeline() | beam.Create([]) | TokenizeDocs(str(tmp_path), cfg)
 
 
 def test_no_documents_write_no_tokenizer_and_no_manifest(tmp_path):
