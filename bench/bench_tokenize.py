@@ -13,7 +13,7 @@ from those documents, with the stage's own train_tokenizer) is used by every row
 Each row is the best of --repeats runs, interleaved, because the machine is shared: compare the
 ratio column, not the absolute rates.
 
-    .venv/bin/python bench/bench_tokenize.py [--copies 8] [--repeats 3]
+    .venv/bin/python bench/bench_tokenize.py [--copies 16] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def run_read_only(docs_file: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--copies", type=int, default=8, help="times the kept documents are repeated")
+    parser.add_argument("--copies", type=int, default=16, help="times the kept documents are repeated")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--vocab", type=int, default=8000)
     args = parser.parse_args()

@@ -107,11 +107,11 @@ def tokenmill_tokens_per_s(data: Path, out: Path, config: str, steps: int, warmu
     return timed_steps * tokens_per_step / seconds
 
 
-def ensure_data(arg: str | None) -> Path:
+def ensure_data(arg: str | None, work: Path) -> Path:
     if arg:
         return Path(arg)
     from tokenmill.pipelines.cli import main as cli_main
-    out = Path(tempfile.mkdtemp(prefix="bench_train_")) / "run"
+    out = work / "run"
     if cli_main(["run", "--input", WARCS, "--output", str(out), "--config", "tiny"]):
         raise SystemExit("tokenmill run failed")
     return out / "tokens"
@@ -128,14 +128,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = ensure_data(args.data)
-    manifest = load_manifest(data)
-    stream = load_split(data, manifest, "train").stream
     cfg = load_train_config(args.config)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     tokens_per_step = cfg.train.batch_size * cfg.train.grad_accum * cfg.model.block_size
     best = {"reference (plain PyTorch)": 0.0, "tokenmill train": 0.0}
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory(prefix="bench_train_") as work:
+        data = ensure_data(args.data, Path(work))
+        manifest = load_manifest(data)
+        stream = load_split(data, manifest, "train").stream
         for r in range(args.repeats):
             best["reference (plain PyTorch)"] = max(best["reference (plain PyTorch)"], reference_tokens_per_s(
                 stream, manifest.vocab_size, cfg, args.steps, args.warmup, device))
