@@ -185,7 +185,11 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     from tokenmill.pipelines.run import run_job
 
     print(f"tokenmill: running on {', '.join(args.input)} -> {args.output}", file=sys.stderr)
-    result = run_job(args.input, args.output, cfg, options)
+    from tokenmill.transforms.typed_config import ConfigError
+    try:
+        result = run_job(args.input, args.output, cfg, options)
+    except ConfigError as err:   # found while running, e.g. a vocabulary the data cannot support
+        raise UsageError(str(err)) from None
     report = build_report(args.output, result.stages, {
         "started": result.started, "finished": result.finished, "seconds": round(result.seconds, 2),
         "runner": result.runner, "config": args.config, "overrides": args.overrides,

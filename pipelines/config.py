@@ -20,6 +20,7 @@ from tokenmill.transforms.quality import QualityConfig
 from tokenmill.transforms.pii_config import PIIConfig
 from tokenmill.transforms.readers import InputConfig
 from tokenmill.transforms.url_filter import UrlFilterConfig
+from tokenmill.transforms.tokenize import TokenizeConfig
 from tokenmill.transforms.typed_config import ConfigError, apply_override, build, load_yaml_file, to_dict
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -51,6 +52,7 @@ class RunConfig:
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     pii: PIIConfig = field(default_factory=PIIConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.filters.order if s not in STAGES]

@@ -1,7 +1,8 @@
 """The `tokenmill run` job: the pipeline recipe, and running it to a report.
 
 The chain reads like the recipe: read the dumps, classify records, extract text, then the
-filter stages in the configured order, then write. Each stage's drops, errors and stats go to
+filter stages in the configured order, then write the kept documents and tokenize them
+(tokenizer, token shards, manifest). Each stage's drops, errors and stats go to
 the ledger, which writes them beside the kept documents; the report is built from those files
 after the job, so it is the same on every runner.
 """
@@ -22,6 +23,7 @@ from tokenmill.pipelines.stages import STAGES
 from tokenmill.transforms.beam.ledger import Ledger
 from tokenmill.transforms.beam.read import ReadInputs
 from tokenmill.transforms.beam.stage import ApplyFilter
+from tokenmill.transforms.beam.tokenize import TokenizeDocs
 from tokenmill.transforms.beam.write import WriteDocs
 from tokenmill.transforms.extract import ExtractStep
 from tokenmill.transforms.pii import make_scrubber
@@ -54,6 +56,8 @@ def build_pipeline(pipeline: beam.Pipeline, inputs: list[str], out_dir: str, cfg
         if spec.enabled(cfg):
             docs = docs | spec.label >> spec.build(cfg, ledger)
     docs | "WriteDocs" >> WriteDocs(out_dir, cfg.output.docs_shards)
+    if cfg.tokenize.enabled:
+        docs | "Tokenize" >> TokenizeDocs(out_dir, cfg.tokenize)
     ledger.write(pipeline)
     return ledger.stages
 

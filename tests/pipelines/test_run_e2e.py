@@ -20,7 +20,7 @@ from tokenmill.transforms.schemas import DOC_SCHEMA
 from testdata import WARC_DIR, run_cli
 
 pytestmark = pytest.mark.e2e
-NO_FILTERS = ("--set", "filters.order=[]")
+NO_FILTERS = ("--set", "filters.order=[]", "--set", "tokenize.enabled=false")
 
 
 def docs_of(out: Path) -> dict[str, str]:
