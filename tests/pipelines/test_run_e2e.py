@@ -1,7 +1,7 @@
 """End to end: `tokenmill run` on real WARC files, damaged files, and two runner modes.
 
 These runs check the backbone (reading, extraction, accounting, outputs), so most switch the
-filter stages off; the whole recipe runs in test_recipe_e2e.py.
+filter stages off; the whole recipe runs in tests/e2e/
 """
 
 from __future__ import annotations

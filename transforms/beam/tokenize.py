@@ -82,8 +82,12 @@ class _TrainTokenizerFn(beam.DoFn):
             return
         model = train_tokenizer([text for _, _, text in sample], self._cfg)
         write_atomically(self._path, model)
-        log.info("tokenize: trained a %d-piece tokenizer on %d documents", tokenizer_info(model).vocab_size,
-                 len(sample))
+        pieces = tokenizer_info(model).vocab_size
+        if pieces < self._cfg.vocab_size:
+            log.warning("tokenize: the %d sampled documents support only %d of tokenize.vocab_size=%d pieces; "
+                        "trained the smaller vocabulary (tokenize.allow_smaller_vocab)", len(sample), pieces,
+                        self._cfg.vocab_size)
+        log.info("tokenize: trained a %d-piece tokenizer on %d documents", pieces, len(sample))
         yield model
 
 
