@@ -40,6 +40,7 @@ class DropReason(str, enum.Enum):
     LANG_LOW_SCORE = "lang_low_score"
     # dedup
     EXACT_DUPLICATE = "exact_duplicate"
+    URL_DUPLICATE = "url_duplicate"        # exact_dedup.by_url: another document has the same URL
     NEAR_DUPLICATE = "near_duplicate"
     # toxicity
     TOXIC = "toxic"
