@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from tokenmill.pipelines.stages import STAGES
+from tokenmill.transforms.dedup import ExactDedupConfig, NearDedupConfig
 from tokenmill.transforms.extract import ExtractConfig
 from tokenmill.transforms.readers import InputConfig
 from tokenmill.transforms.typed_config import ConfigError, apply_override, build, load_yaml_file, to_dict
@@ -42,6 +43,8 @@ class RunConfig:
     input: InputConfig = field(default_factory=InputConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
+    exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
+    near_dedup: NearDedupConfig = field(default_factory=NearDedupConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def __post_init__(self) -> None:

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Callable
 
 import apache_beam as beam
 
+from tokenmill.transforms.beam.exact_dedup import ExactDedup
+from tokenmill.transforms.beam.near_dedup import NearDedup
+
 if TYPE_CHECKING:
     from tokenmill.pipelines.config import RunConfig
     from tokenmill.transforms.beam.ledger import Ledger
@@ -27,3 +30,15 @@ class StageSpec:
 
 
 STAGES: dict[str, StageSpec] = {}
+
+
+def _exact_dedup(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
+    return ExactDedup(cfg.exact_dedup, ledger)
+
+
+def _near_dedup(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
+    return NearDedup(cfg.near_dedup, ledger)
+
+
+STAGES["exact_dedup"] = StageSpec("DedupExact", _exact_dedup, lambda cfg: cfg.exact_dedup.enabled)
+STAGES["near_dedup"] = StageSpec("DedupNear", _near_dedup, lambda cfg: cfg.near_dedup.enabled)
