@@ -44,6 +44,8 @@ class _Star(beam.DoFn):
 
     def process(self, group: tuple[str, Iterable[str]]) -> Iterable[tuple[str, str]]:
         node, neighbours = group
+        neighbours = list(neighbours)
+        self._tap.distribution("cc_neighbours", len(neighbours))
         edges, changes = self._step(node, neighbours)
         self._tap.count(self._counter, changes)
         return edges

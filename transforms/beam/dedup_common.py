@@ -27,9 +27,18 @@ class StatsTap:
     def __init__(self, stage: str):
         self.stage = stage
         self.stats = StageStats(stage)
+        self._distributions: dict[str, Any] = {}
 
-    def count(self, name: str, n: int = 1) -> None:
+    def count(self, name: str, n: float = 1) -> None:
         self.stats.extra[name] += n
+
+    def distribution(self, name: str, value: int) -> None:
+        """A Beam distribution metric (min, max, mean): the size of what one DoFn call holds,
+        e.g. a bucket's members, so a run shows that per-key state stays bounded."""
+        dist = self._distributions.get(name)
+        if dist is None:
+            dist = self._distributions[name] = Metrics.distribution(f"stage.{self.stage}", name)
+        dist.update(value)
 
     def observe_size(self, name: str, size: int) -> None:
         hist = self.stats.histograms.get(name)
@@ -43,7 +52,8 @@ class StatsTap:
         if not stats.extra and not stats.histograms:
             return
         for name, n in stats.extra.items():
-            Metrics.counter(f"stage.{self.stage}", name).inc(int(n))
+            if isinstance(n, int):
+                Metrics.counter(f"stage.{self.stage}", name).inc(n)
         yield beam.pvalue.TaggedOutput(STATS, in_global_window(stats))
 
 

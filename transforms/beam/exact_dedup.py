@@ -15,6 +15,7 @@ import dataclasses
 from typing import Any, Callable, Iterable
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
 from tokenmill.transforms.beam.dedup_common import FAILED, ClusterSizeStats, with_cluster
 from tokenmill.transforms.beam.stage import RecordOutcomes
@@ -54,8 +55,9 @@ class _KeyDocs(beam.DoFn):
 class _PickSurvivor(beam.DoFn):
     """(key, documents) -> the survivor (main) and (document, Drop) pairs for the others."""
 
-    def __init__(self, reason: DropReason, priority: str):
+    def __init__(self, reason: DropReason, priority: str, stage: str):
         self._reason, self._priority = reason, priority
+        self._members = Metrics.distribution(f"stage.{stage}", "group_members")
 
     def _order(self, doc: Document) -> tuple:
         return survivor_rank(doc, self._priority), tie_break(doc)
@@ -69,6 +71,7 @@ class _PickSurvivor(beam.DoFn):
             weight += doc.cluster_size
             if best_order is None or order < best_order:
                 best, best_order = doc, order
+        self._members.update(members)
         if members == 1:
             yield with_cluster(best, best.id, best.cluster_size)
             return
@@ -85,9 +88,10 @@ class _PickSurvivor(beam.DoFn):
 class _DedupPass(beam.PTransform):
     """One keyed pass: returns (survivors and unkeyed documents, [dropped/failed pair collections])."""
 
-    def __init__(self, name: str, key_fn: Callable[[Document], str], reason: DropReason, priority: str):
+    def __init__(self, name: str, key_fn: Callable[[Document], str], reason: DropReason, priority: str,
+                 stage: str):
         super().__init__()
-        self._name, self._key_fn, self._reason, self._priority = name, key_fn, reason, priority
+        self._name, self._key_fn, self._reason, self._priority, self._stage = name, key_fn, reason, priority, stage
 
     def expand(self, docs):
         n = self._name
@@ -96,7 +100,7 @@ class _DedupPass(beam.PTransform):
         # (key, Document) -> (key, Iterable[Document]) -> survivors + (Document, Drop)
         picked = (keyed.keyed
                   | f"GroupBy{n}" >> beam.GroupByKey()
-                  | f"Pick{n}Survivors" >> beam.ParDo(_PickSurvivor(self._reason, self._priority))
+                  | f"Pick{n}Survivors" >> beam.ParDo(_PickSurvivor(self._reason, self._priority, self._stage))
                   .with_outputs(DROPPED_PAIRS, main="kept"))
         survivors = (picked.kept, keyed[UNKEYED]) | f"Merge{n}Kept" >> beam.Flatten()
         return survivors, [picked[DROPPED_PAIRS], keyed[FAILED]]
@@ -111,10 +115,10 @@ class ExactDedup(beam.PTransform):
 
     def expand(self, docs):
         survivors, pairs = docs | "TextPass" >> _DedupPass("Text", text_key, DropReason.EXACT_DUPLICATE,
-                                                            self._cfg.survivor)
+                                                            self._cfg.survivor, self._stage)
         if self._cfg.by_url:
             survivors, more = survivors | "UrlPass" >> _DedupPass("Url", doc_url_key, DropReason.URL_DUPLICATE,
-                                                                  self._cfg.survivor)
+                                                                  self._cfg.survivor, self._stage)
             pairs = pairs + more
         # every input document ends as exactly one (document, outcome) pair
         kept_pairs = survivors | "KeptPairs" >> beam.Map(lambda d: (d, d))

@@ -18,6 +18,7 @@ accounting holds; bucket, edge, round and cluster-size figures go to the same st
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any, Iterable
 
 import apache_beam as beam
@@ -79,7 +80,12 @@ class Sign(beam.DoFn):
         if not docs:
             return
         cfg = self._cfg
-        for doc, result in zip(docs, self._signatures(docs)):
+        started = time.perf_counter()
+        results = self._signatures(docs)
+        keys = [band_keys(r[0], self._bands, self._rows) if not isinstance(r, Failure) and r[1] else []
+                for r in results]
+        self._tap.count("sign_seconds", time.perf_counter() - started)   # signatures and band keys
+        for doc, result, doc_keys in zip(docs, results, keys):
             if isinstance(result, Failure):
                 yield beam.pvalue.TaggedOutput(FAILED, (doc, result))
                 continue
@@ -92,7 +98,7 @@ class Sign(beam.DoFn):
             if not n_shingles:               # no words: nothing to compare, stays a singleton
                 self._tap.count("docs_without_shingles")
                 continue
-            for key in band_keys(sig, self._bands, self._rows):
+            for key in doc_keys:
                 yield beam.pvalue.TaggedOutput(BANDS, (key, rank))
             if cfg.verify:
                 yield beam.pvalue.TaggedOutput(SIGS, (rank, sig.tobytes()))
@@ -112,6 +118,7 @@ class _BucketEdges(beam.DoFn):
         members = set(ranks)
         if len(members) < 2:
             return []
+        self._tap.distribution("bucket_members", len(members))
         self._tap.count("lsh_shared_buckets")
         if self._verify and len(members) <= self._pair_cap:
             edges = pair_edges(members)
