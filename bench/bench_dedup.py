@@ -35,6 +35,7 @@ import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from common import peak_rss_mb, print_table, timed
+from stage_memory import StageMemoryProbe, step_names
 from dedup_data import DATA_DIR, gold_articles, quality_set, scale_docs, sentence_pool, write_jsonl
 
 from tokenmill.transforms.dedup import NearDedupConfig
@@ -239,10 +240,22 @@ def throughput(rng: random.Random, data_dir: Path, n_docs: int, repeat: int = 5)
 
 # ---------------------------------------------------------------- 3. scale
 
-def scale_child(jsonl: str, out_dir: str, workers: int) -> None:
-    """Runs in a fresh process: the real job on one input; prints one JSON line of measurements."""
-    import resource
+def _beam_only(pipeline: beam.Pipeline, jsonl: str, out_dir: str) -> list[str]:
+    """The control: the same reader, one shuffle of all documents, a count. No tokenmill step
+    holds anything, so its worker memory is what the FnApiRunner's data plane takes."""
+    from tokenmill.pipelines.run import _no_scrubbing
+    from tokenmill.transforms.beam.ledger import Ledger
+    from tokenmill.transforms.beam.read import ReadInputs
+    from tokenmill.transforms.readers import InputConfig
 
+    docs = pipeline | ReadInputs([jsonl], InputConfig(), Ledger(out_dir, _no_scrubbing, 0))
+    docs | beam.Reshuffle() | beam.Map(lambda d: len(d.text)) | beam.CombineGlobally(sum)
+    return []
+
+
+def scale_child(jsonl: str, out_dir: str, workers: int, mode: str) -> None:
+    """Runs in a fresh process: the real job (or the Beam-only control) on one input; prints one
+    JSON line of measurements."""
     from tokenmill.pipelines.config import load_config
     from tokenmill.pipelines.run import build_pipeline, clear_outputs
 
@@ -250,12 +263,17 @@ def scale_child(jsonl: str, out_dir: str, workers: int) -> None:
     clear_outputs(out_dir)
     options = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=multi_processing",
                                f"--direct_num_workers={workers}"])
+    probe = StageMemoryProbe()
     started = time.perf_counter()
     pipeline = beam.Pipeline(options=options)
-    stages = build_pipeline(pipeline, [jsonl], out_dir, cfg)
+    if mode == "control":
+        stages = _beam_only(pipeline, jsonl, out_dir)
+    else:
+        stages = build_pipeline(pipeline, [jsonl], out_dir, cfg)
     result = pipeline.run()
     result.wait_until_finish()
     wall = time.perf_counter() - started
+    step_peaks = {step_names(k): round(v, 1) for k, v in probe.stop().items()}
     dists: dict[str, dict] = {}                 # metric name -> max over every step that reports it
     for d in result.metrics().query()["distributions"]:
         value = d.committed or d.attempted
@@ -266,29 +284,27 @@ def scale_child(jsonl: str, out_dir: str, workers: int) -> None:
     stats = {s: json.loads(Path(out_dir, "stats", f"{s}.json").read_text()) for s in stages}
     print(json.dumps({
         "wall_s": wall, "runner_peak_mb": peak_rss_mb(), "worker_peak_mb": peak_rss_mb(children=True),
-        "children_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "distributions": dists,
         "stages": {s: {k: stats[s][k] for k in ("seen", "kept", "dropped", "errors")} for s in stages},
         "near_extra": stats.get("near_dedup", {}).get("extra", {}),
+        "step_peaks": step_peaks,
     }))
 
 
 def scale(data_dir: Path, sizes: list[int], workers: int) -> list:
     pool = sentence_pool(gold_articles(data_dir))
-    results = {}
+    results, controls = {}, {}
     for n in sizes:
         jsonl = OUT / f"scale-{n}.jsonl"
         if not jsonl.exists():
             write_jsonl(jsonl, scale_docs(n, pool, seed=n))
-        cmd = [sys.executable, __file__, "--scale-child", str(jsonl), str(OUT / f"scale-{n}-out"), str(workers)]
         print(f"\nscale: {n:,} documents ({jsonl.stat().st_size / 2**20:.0f} MiB JSONL) ...", flush=True)
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode:
-            print(proc.stderr[-4000:])
-            raise SystemExit(f"scale run for {n} documents failed")
-        results[n] = json.loads(proc.stdout.strip().splitlines()[-1])
+        results[n] = _child(jsonl, OUT / f"scale-{n}-out", workers, "job")
+        if n in sizes[-2:] and len(sizes) > 1:
+            controls[n] = _child(jsonl, OUT / f"scale-{n}-control", workers, "control")
         r = results[n]
-        print(f"  {r['wall_s']:.0f} s; runner peak {r['runner_peak_mb']:.0f} MiB, worker peak {r['worker_peak_mb']:.0f} MiB;"
+        print(f"  {r['wall_s']:.0f} s; runner peak {r['runner_peak_mb']:.0f} MiB, "
+              f"worker peak {r['worker_peak_mb']:.0f} MiB;"
               f" stages {json.dumps(r['stages'])}")
     rows = []
     base = results[sizes[0]]
@@ -306,13 +322,48 @@ def scale(data_dir: Path, sizes: list[int], workers: int) -> list:
                      "near dropped": sum(r["stages"]["near_dedup"]["dropped"].values()),
                      "unsettled": r["near_extra"].get("cc_unsettled_nodes", 0)})
     print_table("scale: read -> exact_dedup -> near_dedup -> parquet, DirectRunner multi_processing", rows)
+    if len(sizes) > 1:
+        _step_table(results[sizes[-2]], results[sizes[-1]], sizes[-2], sizes[-1])
+        a, b = controls[sizes[-2]]["worker_peak_mb"], controls[sizes[-1]]["worker_peak_mb"]
+        print(f"control, Beam only (read -> Reshuffle -> count, no tokenmill step): worker peak "
+              f"{a:.0f} -> {b:.0f} MiB (x{b / a:.2f})")
     big, half = results[sizes[-1]], results[sizes[-2]] if len(sizes) > 1 else None
     if half is not None:
-        grow = (big["worker_peak_mb"] - base["worker_peak_mb"]) / max(half["worker_peak_mb"] - base["worker_peak_mb"], 1e-9)
-        print(f"\ndoubling check ({sizes[-2]:,} -> {sizes[-1]:,}): worker peak x{big['worker_peak_mb'] / half['worker_peak_mb']:.2f}"
+        floor = base["worker_peak_mb"]
+        grow = (big["worker_peak_mb"] - floor) / max(half["worker_peak_mb"] - floor, 1e-9)
+        print(f"\ndoubling check ({sizes[-2]:,} -> {sizes[-1]:,}): "
+              f"worker peak x{big['worker_peak_mb'] / half['worker_peak_mb']:.2f}"
               f" (above the {sizes[0]:,}-document baseline: x{grow:.2f}); runner (shuffle) peak"
               f" x{big['runner_peak_mb'] / half['runner_peak_mb']:.2f}")
     return rows
+
+
+def _child(jsonl: Path, out_dir: Path, workers: int, mode: str) -> dict:
+    cmd = [sys.executable, __file__, "--scale-child", str(jsonl), str(out_dir), str(workers), mode]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        print(proc.stderr[-4000:])
+        raise SystemExit(f"scale run ({mode}) on {jsonl} failed")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _step_table(half: dict, big: dict, n_half: int, n_big: int) -> None:
+    """Per fused stage: the largest worker RSS while it ran, at both sizes. Above the idle worker
+    (RSS after imports, before any data) is what the stage's steps and Beam's buffers took."""
+    idle = min(v for v in big["step_peaks"].values() if v > 0)
+    rows = []
+    for stage, peak in sorted(big["step_peaks"].items(), key=lambda kv: -kv[1]):
+        before = half["step_peaks"].get(stage)
+        if not before or peak <= 0:
+            continue
+        above = (peak - idle) / (before - idle) if before - idle >= 20 else None   # not tiny stages' noise
+        rows.append({"stage (fused steps)": stage[:90], f"MiB at {n_half:,}": before, f"MiB at {n_big:,}": peak,
+                     "ratio": round(peak / before, 2), "ratio above idle worker": round(above, 2) if above else ""})
+    print_table(f"worker RSS per stage (idle worker {idle:.0f} MiB); a stage's RSS includes what earlier "
+                "stages left allocated", rows[:16])
+    ratios = [r["ratio above idle worker"] for r in rows if r["ratio above idle worker"] != ""]
+    print(f"largest per-stage ratio: x{max(r['ratio'] for r in rows):.2f}; above the idle worker: "
+          f"x{max(ratios, default=0):.2f} (stages that use at least 20 MiB above it)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -323,10 +374,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--throughput-docs", type=int, default=800)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
-    parser.add_argument("--scale-child", nargs=3, metavar=("JSONL", "OUT", "WORKERS"), help=argparse.SUPPRESS)
+    parser.add_argument("--scale-child", nargs=4, metavar=("JSONL", "OUT", "WORKERS", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.scale_child:
-        scale_child(args.scale_child[0], args.scale_child[1], int(args.scale_child[2]))
+        scale_child(args.scale_child[0], args.scale_child[1], int(args.scale_child[2]), args.scale_child[3])
         return
     OUT.mkdir(parents=True, exist_ok=True)
     parts = set(args.parts.split(","))

@@ -18,7 +18,7 @@ several numpy calls per shingle; tests check that its signatures are identical t
 from __future__ import annotations
 
 import functools
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import xxhash

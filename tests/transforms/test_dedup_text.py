@@ -20,9 +20,11 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
     ("Don\u2019t  stop\u2014now", ["don", "t", "stop", "now"]),                   # curly quote, em dash
     ("snake_case-and.dots", ["snake", "case", "and", "dots"]),                    # underscore separates
     ("caf\u00e9 CAF\u00c9", ["caf\u00e9", "caf\u00e9"]),                            # lowercase beyond ASCII
-    ("nam\u0915\u094d\u0937\u0947 \u0926\u0941\u0928\u093f\u092f\u093e", ["nam\u0915\u094d\u0937\u0947", "\u0926\u0941\u0928\u093f\u092f\u093e"]),  # marks stay in words
+    ("nam\u0915\u094d\u0937\u0947 \u0926\u0941\u0928\u093f\u092f\u093e",           # marks stay in words
+     ["nam\u0915\u094d\u0937\u0947", "\u0926\u0941\u0928\u093f\u092f\u093e"]),
     ("\u0663\u0664 apples", ["0", "apples"]),                                     # Arabic-Indic digits
-    ("\u4eba\u4eba\u751f\u800c\u81ea\u7531\uff0c\u5728\u5c0a\u4e25", ["\u4eba\u4eba\u751f\u800c\u81ea\u7531", "\u5728\u5c0a\u4e25"]),  # CJK: runs between punctuation
+    ("\u4eba\u4eba\u751f\u800c\u81ea\u7531\uff0c\u5728\u5c0a\u4e25",             # CJK: runs between punctuation
+     ["\u4eba\u4eba\u751f\u800c\u81ea\u7531", "\u5728\u5c0a\u4e25"]),
     ("  \n\t ... !!! ", []),
 ])
 def test_words(text, expected):

@@ -61,6 +61,13 @@ def with_cluster(doc: Document, cluster_id: str, cluster_size: int) -> Document:
     return dataclasses.replace(doc, cluster_id=cluster_id, cluster_size=cluster_size)
 
 
+def kept_pair(doc: Document) -> tuple[None, Document]:
+    """The RecordOutcomes pair of a kept document. The accountant needs the input document only to
+    sample drops; Beam pickles each half of a pair separately, so (doc, doc) would carry the text
+    twice through the outcome collection."""
+    return None, doc
+
+
 class _ClusterSizes(beam.DoFn):
     def __init__(self, stage: str):
         self._stage = stage

@@ -5,19 +5,19 @@ grouped; the survivor is the member with the smallest survivor rank (priority, s
 id), never the first to arrive, so every runner and worker count keeps the same documents. The
 survivor carries `cluster_id` (its own id) and `cluster_size` (how many input documents it
 stands for); the others are dropped as `exact_duplicate` (or `url_duplicate`) with the
-survivor's id as detail. A group is read twice from the grouped iterable (minimum, then
-decisions), so a worker holds one group at a time, never the whole input.
+survivor's id as detail (this stage's survivor; a later stage, near dedup included, may still
+drop it). A group is read twice from the grouped iterable (minimum, then decisions), so a worker
+holds one group at a time, never the whole input.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable, Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from tokenmill.transforms.beam.dedup_common import FAILED, ClusterSizeStats, with_cluster
+from tokenmill.transforms.beam.dedup_common import FAILED, ClusterSizeStats, kept_pair, with_cluster
 from tokenmill.transforms.beam.stage import RecordOutcomes
 from tokenmill.transforms.dedup import ExactDedupConfig
 from tokenmill.transforms.dedup_text import exact_key, survivor_rank, tie_break, url_key
@@ -81,8 +81,7 @@ class _PickSurvivor(beam.DoFn):
                 crowned = True
                 yield with_cluster(doc, doc.id, weight)
             else:
-                drop = Drop(self._reason, best.id, annotated=dataclasses.replace(doc, cluster_id=best.id))
-                yield beam.pvalue.TaggedOutput(DROPPED_PAIRS, (doc, drop))
+                yield beam.pvalue.TaggedOutput(DROPPED_PAIRS, (doc, Drop(self._reason, best.id)))
 
 
 class _DedupPass(beam.PTransform):
@@ -121,7 +120,7 @@ class ExactDedup(beam.PTransform):
                                                                   self._cfg.survivor, self._stage)
             pairs = pairs + more
         # every input document ends as exactly one (document, outcome) pair
-        kept_pairs = survivors | "KeptPairs" >> beam.Map(lambda d: (d, d))
+        kept_pairs = survivors | "KeptPairs" >> beam.Map(kept_pair)
         outcomes = tuple(pairs) + (kept_pairs,) | "AllOutcomes" >> beam.Flatten()
         kept = outcomes | "RecordOutcomes" >> RecordOutcomes(self._stage, self._ledger)
         self._ledger.add_stats(kept | "ClusterSizes" >> ClusterSizeStats(self._stage))

@@ -3,21 +3,22 @@
 The chain (FineWeb's method, with the clustering moved into the pipeline):
 1. `Sign`: vectorised MinHash signatures in batches (`minhash.MinHasher`, identical to datasketch);
    each document is keyed by its survivor rank and emits one key per LSH band.
-2. `BandBuckets`: band keys through GroupByKey; a bucket becomes edges to its smallest member
-   (linear), or, when verifying, all pairs of buckets up to `bucket_pair_cap` members.
+2. `GroupBands`, `BucketEdges`: band keys through GroupByKey; a bucket becomes edges to its
+   smallest member (linear in its size), or, when verifying, all pairs of buckets up to
+   `bucket_pair_cap` members (larger ones still link to their minimum: no quadratic blow-up).
 3. `VerifyEdges` (optional): two joins attach both signatures to each distinct candidate pair;
    pairs below the threshold are dropped.
 4. `ConnectedComponents`: large-star / small-star rounds (components.py).
 5. `Decide`: documents join their labels; a document whose label is itself survives, one whose label
    is another rank is dropped as `near_duplicate` with the survivor's id as detail; survivors learn
    their cluster size from a small per-label sum. Documents in no edge are kept as singletons.
+   `cluster_size` counts input documents: a member that survived exact dedup for k copies counts k.
 Every document ends as one (document, outcome) pair into `RecordOutcomes`, so the report's
 accounting holds; bucket, edge, round and cluster-size figures go to the same stage's stats.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any, Iterable
 
@@ -25,7 +26,8 @@ import apache_beam as beam
 import numpy as np
 
 from tokenmill.transforms.beam.components import ConnectedComponents
-from tokenmill.transforms.beam.dedup_common import FAILED, ClusterSizeStats, StatsTap, facts, with_cluster
+from tokenmill.transforms.beam.dedup_common import (FAILED, ClusterSizeStats, StatsTap, facts, kept_pair,
+                                                     with_cluster)
 from tokenmill.transforms.beam.stage import STATS, RecordOutcomes, in_global_window
 from tokenmill.transforms.dedup import NearDedupConfig, pair_edges, star_edges
 from tokenmill.transforms.dedup_text import rank_id, survivor_rank
@@ -186,7 +188,8 @@ class VerifyEdges(beam.PTransform):
         # larger: {sig, half: [...]} -> verified (larger, smaller)
         checked = ({"sig": self._sigs, "half": halves}
                    | "JoinLargerSignature" >> beam.CoGroupByKey()
-                   | "CheckPairs" >> beam.ParDo(_CheckPair(self._stage, self._threshold)).with_outputs(STATS, main="edges"))
+                   | "CheckPairs" >> beam.ParDo(_CheckPair(self._stage, self._threshold))
+                   .with_outputs(STATS, main="edges"))
         return checked.edges, checked[STATS]
 
 
@@ -205,7 +208,7 @@ class _Decide(beam.DoFn):
         for doc in parts["doc"]:
             if not labels:                                   # in no edge: a cluster of its own
                 self._tap.observe_size("component_docs", 1)
-                yield doc, with_cluster(doc, doc.id, doc.cluster_size)
+                yield kept_pair(with_cluster(doc, doc.id, doc.cluster_size))
                 continue
             label = labels[0]
             yield beam.pvalue.TaggedOutput(WEIGHTS, (label, (1, doc.cluster_size)))
@@ -213,8 +216,7 @@ class _Decide(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(SURVIVORS, (label, doc))
             else:
                 survivor = rank_id(label)
-                yield doc, Drop(DropReason.NEAR_DUPLICATE, survivor,
-                                annotated=dataclasses.replace(doc, cluster_id=survivor))
+                yield doc, Drop(DropReason.NEAR_DUPLICATE, survivor)
 
     def finish_bundle(self) -> Iterable[Any]:
         yield from self._tap.flush()
@@ -251,7 +253,7 @@ class _Crown(beam.DoFn):
         for doc in parts["doc"]:
             members, weight = sizes if sizes is not None else (1, doc.cluster_size)
             self._tap.observe_size("component_docs", members)
-            yield doc, with_cluster(doc, doc.id, weight)
+            yield kept_pair(with_cluster(doc, doc.id, weight))
 
     def finish_bundle(self) -> Iterable[Any]:
         yield from self._tap.flush()

@@ -38,8 +38,8 @@ def _stages(near_cfg):
 
 def test_families_collapse_to_their_smallest_rank(tmp_path, dedup, rng):
     docs, families = _families(dedup, rng)
-    result = dedup.run_stages(docs, [("DedupNear", lambda ledger: NearDedup(NearDedupConfig(max_rounds=ROUNDS), ledger))],
-                              tmp_path)
+    cfg = NearDedupConfig(max_rounds=ROUNDS)
+    result = dedup.run_stages(docs, [("DedupNear", lambda ledger: NearDedup(cfg, ledger))], tmp_path)
     for family in families:
         survivor = min(family, key=survivor_rank)
         assert result.kept[survivor.id] == (survivor.id, len(family))
@@ -76,7 +76,8 @@ def test_big_bucket_links_to_its_minimum_and_verification_rejects_weak_pairs(tmp
     weak = []                                  # pairs with Jaccard 0.24: 80 shared words, 120 own words each
     for i in range(40):
         shared, a, b = dedup.words(rng, 80), dedup.words(rng, 120), dedup.words(rng, 120)
-        weak += [Document(id=f"weak-{i}-a", text=" ".join(shared + a)), Document(id=f"weak-{i}-b", text=" ".join(shared + b))]
+        weak += [Document(id=f"weak-{i}-a", text=" ".join(shared + a)),
+                 Document(id=f"weak-{i}-b", text=" ".join(shared + b))]
     # threshold 0.4: datasketch picks 28 bands x 4 rows, so a 0.24 pair is a candidate with p = 0.09,
     # and verification at 0.4 rejects it (4 standard errors of the estimate away)
     cfg = NearDedupConfig(threshold=0.4, verify=True, bucket_pair_cap=8, max_rounds=ROUNDS)
