@@ -160,10 +160,10 @@ class MinHasher:
 
 
 def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:
-    """One key per band: the band index byte plus a 128-bit hash of the band's `rows` values.
+    """One key per band: the band index (2 bytes) plus a 128-bit hash of the band's `rows` values.
     Equal keys mean (up to a 2**-128 collision) equal bands in the same position."""
     sig = np.ascontiguousarray(signature[: bands * rows]).reshape(bands, rows)
-    return [bytes((i,)) + xxhash.xxh3_128_digest(sig[i].tobytes()) for i in range(bands)]
+    return [i.to_bytes(2, "big") + xxhash.xxh3_128_digest(sig[i].tobytes()) for i in range(bands)]
 
 
 def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
