@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from tokenmill.pipelines.stages import STAGES
+from tokenmill.transforms.dedup import ExactDedupConfig, NearDedupConfig
 from tokenmill.transforms.extract import ExtractConfig
 from tokenmill.transforms.language import LanguageConfig
 from tokenmill.transforms.quality import QualityConfig
@@ -51,6 +52,8 @@ class RunConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     pii: PIIConfig = field(default_factory=PIIConfig)
+    exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
+    near_dedup: NearDedupConfig = field(default_factory=NearDedupConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
 
