@@ -16,6 +16,7 @@ import yaml
 from tokenmill.pipelines.stages import STAGES
 from tokenmill.transforms.extract import ExtractConfig
 from tokenmill.transforms.readers import InputConfig
+from tokenmill.transforms.toxicity import ToxicityConfig
 from tokenmill.transforms.typed_config import ConfigError, apply_override, build, load_yaml_file, to_dict
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -42,6 +43,7 @@ class RunConfig:
     input: InputConfig = field(default_factory=InputConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
+    toxicity: ToxicityConfig = field(default_factory=ToxicityConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def __post_init__(self) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+import functools
+
 import apache_beam as beam
 
 if TYPE_CHECKING:
@@ -27,3 +29,16 @@ class StageSpec:
 
 
 STAGES: dict[str, StageSpec] = {}
+
+
+def _build_toxicity(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
+    from tokenmill.transforms.beam.stage import ApplyFilter
+    from tokenmill.transforms.toxicity import make_toxicity_step
+
+    tox = cfg.toxicity
+    return ApplyFilter("toxicity", functools.partial(make_toxicity_step, tox), ledger,
+                       batch_size=tox.batch_size, histograms=(("toxicity", "score"),),
+                       top_samples="toxicity")
+
+
+STAGES["toxicity"] = StageSpec("ScoreToxicity", _build_toxicity, lambda cfg: cfg.toxicity.enabled)

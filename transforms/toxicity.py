@@ -50,6 +50,12 @@ class ToxicityConfig:
     """`document`: keep or drop whole documents. `spans`: remove sentences scoring >= span_threshold."""
     span_threshold: float = 0.4
     """In `spans` mode, a sentence scoring at or above this is removed (Dolma: 0.4)."""
+    builtin_model: Literal["e5", "fast"] = "e5"
+    """`builtin` backend: `e5` (multilingual sentence encoder + linear head, better, ~1 chunk/s per
+    core) or `fast` (hashed n-grams + linear head, ~100x faster, weaker; see TOXICITY.md)."""
+    threads: int = 1
+    """`builtin` backend: CPU threads of the encoder per worker (one per Beam worker process avoids
+    oversubscribing the cores; 0 lets OpenMP decide)."""
     model_path: str = ""
     """`builtin` backend: a model file made by scripts/train_toxicity.py; empty = the shipped one."""
     detoxify_model: Literal["original", "unbiased", "multilingual"] = "original"
@@ -177,7 +183,7 @@ def decide_spans(doc: Document, sentence_scores: np.ndarray, spans: Sequence[tup
     original = combine_scores(sentence_scores, lengths, cfg.combine)
     keep = [i for i in range(len(spans)) if main[i] < cfg.span_threshold]
     removed = len(spans) - len(keep)
-    removed_chars = sum(lengths[i] for i in range(len(spans)) if i not in set(keep))
+    removed_chars = sum(lengths) - sum(lengths[i] for i in keep)
     annotated = _annotate(doc, scorer, original, toxicity_spans_removed=float(removed),
                           toxicity_chars_removed=float(removed_chars))
     if removed and not keep:
