@@ -22,6 +22,7 @@ from tokenmill.transforms.pii_config import PIIConfig
 from tokenmill.transforms.readers import InputConfig
 from tokenmill.transforms.url_filter import UrlFilterConfig
 from tokenmill.transforms.tokenize import TokenizeConfig
+from tokenmill.transforms.toxicity import ToxicityConfig
 from tokenmill.transforms.typed_config import ConfigError, apply_override, build, load_yaml_file, to_dict
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -54,6 +55,7 @@ class RunConfig:
     pii: PIIConfig = field(default_factory=PIIConfig)
     exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
     near_dedup: NearDedupConfig = field(default_factory=NearDedupConfig)
+    toxicity: ToxicityConfig = field(default_factory=ToxicityConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
 

@@ -77,3 +77,16 @@ def _build_near_dedup(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
 
 STAGES["exact_dedup"] = StageSpec("DedupExact", _build_exact_dedup, lambda cfg: cfg.exact_dedup.enabled)
 STAGES["near_dedup"] = StageSpec("DedupNear", _build_near_dedup, lambda cfg: cfg.near_dedup.enabled)
+
+
+def _build_toxicity(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
+    from tokenmill.transforms.beam.stage import ApplyFilter
+    from tokenmill.transforms.toxicity import make_toxicity_step
+
+    tox = cfg.toxicity
+    return ApplyFilter("toxicity", functools.partial(make_toxicity_step, tox), ledger,
+                       batch_size=tox.batch_size, histograms=(("toxicity", "score"),),
+                       top_samples="toxicity")
+
+
+STAGES["toxicity"] = StageSpec("ScoreToxicity", _build_toxicity, lambda cfg: cfg.toxicity.enabled)

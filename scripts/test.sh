@@ -13,5 +13,5 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
 fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[train,test]'
+.venv/bin/python -m pip install -q -e '.[train,test,detoxify]'
 exec .venv/bin/python -m pytest "$@"

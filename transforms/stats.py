@@ -93,10 +93,20 @@ class StageStats:
             self.histograms[name] = Histogram.named(kind)
         self.histograms[name].add(value)
 
-    def _sample(self, reason: str, doc: Document, detail: str, k: int) -> None:
+    def sample_top(self, key: str, doc: Document, value: float, detail: str, k: int) -> None:
+        """Keeps the k documents with the highest `value` under `samples[key]` (e.g. the most toxic
+        kept documents). The rank orders by value, then by stable hash, so merging keeps the top k
+        whatever the bundles; NaN values are not sampled."""
+        if k and not math.isnan(value):
+            # rank: smaller is kept; 2^40 steps over [0, 1] values, the hash breaks ties.
+            rank = (int((1.0 - min(max(value, 0.0), 1.0)) * (1 << 40)) << 20) | (stable_hash(doc.id) >> 44)
+            self._sample(key, doc, detail, k, rank)
+
+    def _sample(self, reason: str, doc: Document, detail: str, k: int, rank: int | None = None) -> None:
         # Bottom-k by stable hash: a uniform sample that is the same for any split into bundles.
         heap = self.samples.setdefault(reason, [])
-        sample = Sample(stable_hash(doc.id), doc.id, doc.url, clip(doc.text), detail)
+        rank = stable_hash(doc.id) if rank is None else rank
+        sample = Sample(rank, doc.id, doc.url, clip(doc.text), detail)
         if len(heap) < k:
             heap.append(sample)
         elif sample.rank < max(s.rank for s in heap):

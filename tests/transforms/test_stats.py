@@ -52,3 +52,20 @@ def test_merge_is_independent_of_bundle_split():
 def test_json_round_trip():
     stats = stats_for(outcomes(50))
     assert StageStats.from_json(stats.to_json()).to_json() == stats.to_json()
+
+
+def test_sample_top_keeps_the_highest_values_whatever_the_bundles():
+    from tokenmill.transforms.document import Document
+    from tokenmill.transforms.stats import StageStats
+
+    values = [0.1, 0.95, 0.3, 0.99, 0.5, float("nan"), 0.97, 0.2]
+    docs = [Document(id=f"d{i}", text=f"text {i}") for i in range(len(values))]
+    whole = StageStats("toxicity")
+    for d, v in zip(docs, values):
+        whole.sample_top("top_kept_by_toxicity", d, v, f"{v}", 3)
+    parts = [StageStats("toxicity"), StageStats("toxicity")]
+    for i, (d, v) in enumerate(zip(docs, values)):
+        parts[i % 2].sample_top("top_kept_by_toxicity", d, v, f"{v}", 3)
+    merged = parts[0].merge(parts[1], 3)
+    for stats in (whole, merged):
+        assert [s.id for s in sorted(stats.samples["top_kept_by_toxicity"], key=lambda s: s.rank)] == ["d3", "d6", "d1"]

