@@ -18,15 +18,10 @@ from tokenmill.transforms.beam.ledger import Ledger
 from tokenmill.transforms.document import Document, DropReason
 from tokenmill.transforms.stats import StageStats
 
+from testdata import MILL_SENTENCES
+
 ROOT = Path(__file__).resolve().parents[2]
-PROSE = "\n".join([
-    "The river runs past the old mill and the village that grew up around it.",
-    "Farmers brought their grain to be ground there for more than two hundred years.",
-    "When the railway arrived, the mill closed and the building stood empty for decades.",
-    "A group of volunteers restored the wheel with help from the local museum.",
-    "Today visitors can watch the machinery turn and buy flour made on site.",
-    "The museum also keeps records of the families who worked at the mill.",
-])
+PROSE = "\n".join(MILL_SENTENCES[:6])
 GERMAN = "\n".join([
     "Der Fluss fließt an der alten Mühle vorbei, und das Dorf ist um sie herum gewachsen.",
     "Die Bauern brachten ihr Getreide mehr als zweihundert Jahre lang dorthin, um es mahlen zu lassen.",

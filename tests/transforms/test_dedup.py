@@ -10,6 +10,8 @@ from tokenmill.transforms.dedup import (NearDedupConfig, final_label, large_star
                                         star_edges)
 from tokenmill.transforms.typed_config import ConfigError
 
+from testdata import union_find_minimum
+
 
 def test_bucket_edges():
     assert star_edges(["c", "a", "b", "a"]) == [("b", "a"), ("c", "a")]
@@ -77,23 +79,6 @@ def _rounds(edges, max_rounds):
     return {n: final_label(n, ns) for n, ns in nbrs.items()}, history
 
 
-def _union_find_minimum(edges):
-    parent = {}
-
-    def find(x):
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return {n: find(n) for n in list(parent)}
-
-
 @pytest.mark.parametrize("seed", range(30))
 def test_rounds_find_the_components_of_random_graphs(seed):
     rng = random.Random(seed)
@@ -103,7 +88,7 @@ def test_rounds_find_the_components_of_random_graphs(seed):
     chain = [(names[i], names[i + 1]) for i in range(min(n - 1, 100))]        # a long path too
     edges = [(max(a, b), min(a, b)) for a, b in edges + chain if a != b]
     labels, history = _rounds(edges, 10)
-    truth = _union_find_minimum(edges)
+    truth = union_find_minimum(edges)
     assert {n: lab for n, (lab, _) in labels.items()} == truth
     assert all(settled for _, settled in labels.values())
     assert history[-1] == 0                                                      # converged: last round changed nothing

@@ -11,14 +11,9 @@ from tokenmill.transforms.quality.c4 import C4Config, c4_clean
 from tokenmill.transforms.quality.fineweb import FineWebConfig, fineweb_quality
 from tokenmill.transforms.quality.text import count_sentences, ends_sentence, words_of
 
-SENTENCES = [
-    "The river runs past the old mill and the village that grew up around it.",
-    "Farmers brought their grain to be ground there for more than two hundred years.",
-    "When the railway arrived, the mill closed and the building stood empty for decades.",
-    "A group of volunteers restored the wheel with help from the local museum.",
-    "Today visitors can watch the machinery turn and buy flour made on site.",
-    "The museum also keeps records of the families who worked at the mill.",
-]
+from testdata import MILL_SENTENCES
+
+SENTENCES = MILL_SENTENCES[:6]
 PROSE = "\n".join(SENTENCES)
 
 

@@ -9,17 +9,9 @@ from tokenmill.transforms.quality.gopher import (GopherQualityConfig, GopherRepe
                                                  gopher_quality, gopher_repetition, top_ngram_chars)
 from tokenmill.transforms.quality.text import words_of
 
-# Eight lines of ordinary prose: about 110 words, every rule passes.
-PROSE = "\n".join([
-    "The river runs past the old mill and the village that grew up around it.",
-    "Farmers brought their grain to be ground there for more than two hundred years.",
-    "When the railway arrived, the mill closed and the building stood empty for decades.",
-    "A group of volunteers restored the wheel with help from the local museum.",
-    "Today visitors can watch the machinery turn and buy flour made on site.",
-    "The museum also keeps records of the families who worked at the mill.",
-    "Children from nearby schools come every spring to learn how water power works.",
-    "Most of them have never seen a machine that runs without any electricity.",
-])
+from testdata import MILL_SENTENCES
+
+PROSE = "\n".join(MILL_SENTENCES)   # eight lines, about 110 words: every rule passes
 ZH = ("人人生而自由，在尊严和权利上一律平等。他们赋有理性和良心，并应以兄弟关系的精神相对待。"
       "人人有资格享有本宣言所载的一切权利和自由，不分种族、肤色、性别、语言、宗教、政治或其他见解、"
       "国籍或社会出身、财产、出生或其他身分等任何区别。人人有权享有生命、自由和人身安全。"

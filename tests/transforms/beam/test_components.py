@@ -8,21 +8,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tokenmill.transforms.beam.components import ConnectedComponents
 
-
-def _union_find_minimum(edges):
-    parent = {}
-
-    def find(x):
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return sorted((n, find(n)) for n in list(parent))
+from testdata import union_find_minimum
 
 
 def _graph():
@@ -40,12 +26,12 @@ def test_components_are_exact_and_converge():
     edges = _graph()
     with BeamTestPipeline() as p:
         result = p | beam.Create(edges) | ConnectedComponents("near_dedup", max_rounds=10)
-        assert_that(result["labels"], equal_to(_union_find_minimum(edges)), label="Labels")
+        assert_that(result["labels"], equal_to(sorted(union_find_minimum(edges).items())), label="Labels")
         unsettled = (result["stats"] | beam.Map(lambda s: s.extra.get("cc_unsettled_nodes", 0))
                      | beam.CombineGlobally(sum))
         assert_that(unsettled, equal_to([0]), label="Converged")
         nodes = result["stats"] | beam.Map(lambda s: s.extra.get("cc_nodes", 0)) | "Nodes" >> beam.CombineGlobally(sum)
-        assert_that(nodes, equal_to([len(_union_find_minimum(edges))]), label="NodeCount")
+        assert_that(nodes, equal_to([len(union_find_minimum(edges))]), label="NodeCount")
         last = (result["stats"] | beam.Map(lambda s: s.extra.get("cc_round_10_changes", 0))
                 | "Last" >> beam.CombineGlobally(sum))
         assert_that(last, equal_to([0]), label="LastRoundIdle")
