@@ -105,7 +105,9 @@ def _output_problems(output: dict, last: dict, config_resolved: str) -> list[str
     problems = []
     if output["documents"] != last["kept"]:
         problems.append(f"docs/*.parquet has {output['documents']} rows but {last['name']} kept {last['kept']}")
-    token_rows = output.get("token_rows")
+    if "token_rows" not in output:   # a report written before token rows were counted
+        return problems
+    token_rows = output["token_rows"]
     if token_rows is not None and token_rows != last["kept"]:
         problems.append(f"tokens/manifest.json lists {token_rows} rows but {last['name']} kept {last['kept']}")
     elif token_rows is None and last["kept"] and _tokenize_enabled(config_resolved):

@@ -19,8 +19,6 @@ from tokenmill.pipelines.report import invariant_problems, load_report
 from tokenmill.transforms.beam.tokenize import TokenizeDocs
 from tokenmill.transforms.beam.write import WriteDocs
 
-pytestmark = pytest.mark.e2e
-
 TEXTS = ["The river rose in spring and the town moved its market to the hill above the bridge.",
          "Bakers in the old quarter start at four, long before the first tram leaves the depot.",
          "A ferry crossed the lake twice a day until the new road opened along the eastern shore.",
@@ -51,6 +49,7 @@ def _run(jsonl, out, *overrides: str) -> int:
     return main(args)
 
 
+@pytest.mark.e2e
 def test_a_document_lost_before_docs_fails_the_run(jsonl, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(WriteDocs, "expand", _losing(WriteDocs.expand))
     out = tmp_path / "out"
@@ -62,6 +61,7 @@ def test_a_document_lost_before_docs_fails_the_run(jsonl, tmp_path, monkeypatch,
     assert invariant_problems(report) == ["docs/*.parquet has 4 rows but extract kept 5"]
 
 
+@pytest.mark.e2e
 def test_a_document_lost_before_the_token_shards_fails_the_run(jsonl, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(TokenizeDocs, "expand", _losing(TokenizeDocs.expand))
     out = tmp_path / "out"
@@ -69,9 +69,27 @@ def test_a_document_lost_before_the_token_shards_fails_the_run(jsonl, tmp_path, 
     assert "tokens/manifest.json lists 4 rows but extract kept 5" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_the_same_run_without_a_fault_succeeds(jsonl, tmp_path):
     out = tmp_path / "out"
     assert _run(jsonl, out) == 0
     report = load_report(str(out))
     assert report["output"]["documents"] == report["output"]["token_rows"] == 5
     assert invariant_problems(report) == []
+
+
+def _report(token_rows, config: str, with_token_rows: bool = True) -> dict:
+    output = {"documents": 3, "tokens": 0, "shards": 0}
+    if with_token_rows:
+        output["token_rows"] = token_rows
+    return {"input": {"records": 3}, "output": output, "config_resolved": config,
+            "stages": [{"name": "read", "seen": 3, "kept": 3, "dropped": {}, "errors": {}}]}
+
+
+def test_a_missing_manifest_is_a_problem_only_when_tokenize_was_on():
+    on, off = "# tokenmill resolved config\ntokenize:\n  enabled: true\n", "tokenize:\n  enabled: false\n"
+    assert invariant_problems(_report(None, on)) == [
+        "tokenize is enabled and read kept 3 documents, but there is no tokens/manifest.json"]
+    assert invariant_problems(_report(None, off)) == []
+    assert invariant_problems(_report(3, on)) == []
+    assert invariant_problems(_report(None, on, with_token_rows=False)) == []   # a report from before the check
