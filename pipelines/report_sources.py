@@ -1,5 +1,9 @@
-"""What the report reads besides `stats/`: the token manifest and shards, and a training log.
+"""What the report reads besides `stats/`: what was written, the token manifest and shards, a training log.
 
+- `docs/*.parquet` and `tokens/manifest.json` are counted as written, independently of the stats:
+  the row counts in the Parquet footers (no column data is read) and the rows the manifest lists.
+  The report's invariant compares them with the last stage's kept count, so a runner that loses
+  documents after the accounting (a lost bundle output, a lost shard) cannot look like success.
 - `tokens/manifest.json` (DESIGN.md section 2) gives tokens per shard; the shards' `n_tokens`
   column gives the document length in tokens, binned with the same log-spaced edges as the
   length in characters so the two plots compare.
@@ -31,6 +35,20 @@ def read_manifest(out_dir: str) -> dict | None:
         return None
     with FileSystems.open(path) as f:
         return json.loads(f.read().decode("utf-8"))
+
+
+def docs_rows(out_dir: str) -> int:
+    """Rows in `docs/*.parquet`, summed from each file's footer (metadata only, cheap at any size)."""
+    total = 0
+    for meta in FileSystems.match([FileSystems.join(out_dir, "docs", "*.parquet")])[0].metadata_list:
+        with FileSystems.open(meta.path) as f:
+            total += pq.ParquetFile(f).metadata.num_rows
+    return total
+
+
+def manifest_rows(manifest: dict) -> int:
+    """Documents the token shards hold, as the manifest lists them (one row per kept document)."""
+    return sum(int(s.get("rows", 0)) for s in manifest.get("shards", []))
 
 
 def token_shards(manifest: dict) -> list[dict]:

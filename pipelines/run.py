@@ -19,6 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tokenmill.pipelines.config import RunConfig, resolved_yaml
+from tokenmill.pipelines.runner_fixes import avoid_fn_api_runner_flush_race
 from tokenmill.pipelines.stages import STAGES
 from tokenmill.transforms.beam.ledger import Ledger
 from tokenmill.transforms.beam.read import ReadInputs
@@ -43,6 +44,7 @@ def scrubber_factory(cfg: RunConfig):
 
 def build_pipeline(pipeline: beam.Pipeline, inputs: list[str], out_dir: str, cfg: RunConfig) -> list[str]:
     """Adds the whole job to `pipeline`; returns the stage names in order (for the report)."""
+    avoid_fn_api_runner_flush_race()   # before the runner starts: DirectRunner otherwise loses data
     if cfg.pii.enabled and "pii" not in cfg.filters.order:
         log.warning("pii is enabled but not in filters.order: kept documents are written unscrubbed "
                     "(rejects, report samples and errors are still scrubbed)")
