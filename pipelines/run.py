@@ -9,6 +9,7 @@ after the job, so it is the same on every runner.
 from __future__ import annotations
 
 import functools
+import os
 import time
 from dataclasses import dataclass
 
@@ -67,8 +68,19 @@ def clear_outputs(out_dir: str) -> None:
             FileSystems.delete([path])
 
 
+def absolute_path(path: str) -> str:
+    """A local path made absolute against the launcher's directory; URLs (gs://, s3://) unchanged.
+
+    Workers of a portable runner (an EXTERNAL worker pool, a Flink task manager's SDK harness) run
+    in their own working directory, where a relative glob matches nothing and a relative output
+    directory is somewhere else: the job would succeed with no input and an empty report.
+    """
+    return path if FileSystems.get_scheme(path) else os.path.abspath(path)
+
+
 def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOptions) -> RunResult:
     """Runs the job to completion and writes config.resolved.yaml; the caller builds the report."""
+    inputs, out_dir = [absolute_path(p) for p in inputs], absolute_path(out_dir)
     clear_outputs(out_dir)
     if not FileSystems.exists(out_dir):
         FileSystems.mkdirs(out_dir)
