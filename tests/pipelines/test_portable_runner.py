@@ -163,7 +163,9 @@ def test_portable_runner_matches_direct_runner(environment, direct_run, job_serv
     flags = ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_service.port}",
              f"--environment_type={environment}"]
     if environment == "EXTERNAL":
-        flags.append(f"--environment_config=localhost:{worker_pool.port}")
+        # --setup_file: the launcher builds the worker sdist and stages it through the job service's
+        # artifact service, as on a cluster (this worker pool has tokenmill installed already).
+        flags += [f"--environment_config=localhost:{worker_pool.port}", f"--setup_file={ROOT / 'pyproject.toml'}"]
     out = _tokenmill_run(tmp_path, "out", flags)
 
     kept, figures = _kept(out), _report_figures(out)
