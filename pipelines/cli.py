@@ -23,6 +23,22 @@ DATA_LOSING_RUNNERS = {
 }
 
 
+RUN_HELP = """\
+Read WARC/WET/JSONL/Parquet dumps, extract the text, filter, deduplicate, scrub personal
+data and tokenize; write docs/, tokens/, errors/, stats/ and report/ under --output.
+
+Any flag not listed below is a Beam pipeline option and goes to the runner, e.g.
+  --runner=DirectRunner --direct_running_mode=multi_processing --direct_num_workers=2
+  --runner=PortableRunner --job_endpoint=localhost:8099 --environment_type=LOOPBACK
+  --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp --setup_file=./pyproject.toml"""
+
+RUN_EXAMPLES = """\
+examples:
+  tokenmill run --input 'samples/*.warc.gz' --output out/sample
+  tokenmill run --input crawl-data/CC-MAIN-2024-22/warc.paths.gz --set input.limit=10 --output out/cc
+  tokenmill run --input docs.jsonl.zst --output out/j --config tiny --set language.languages=[en]"""
+
+
 class UsageError(Exception):
     """A mistake in how tokenmill was called; printed as one line, exit status 2."""
 
@@ -33,11 +49,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _run_parser(sub) -> None:
-    p = sub.add_parser("run", help="run the pipeline on web dumps", description=(
-        "Read WARC/WET/JSONL/Parquet dumps, extract, filter, deduplicate, scrub and tokenize them. "
-        "Any flag not listed here is passed to Beam as a pipeline option, e.g. --runner=DirectRunner "
-        "--direct_running_mode=multi_processing --direct_num_workers=2, or --runner=PortableRunner "
-        "--job_endpoint=HOST:PORT."))
+    p = sub.add_parser("run", help="run the pipeline on web dumps",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, description=RUN_HELP,
+                       epilog=RUN_EXAMPLES)
     p.add_argument("--input", nargs="+", required=True, metavar="PATH_OR_GLOB",
                    help="data files, globs or Common Crawl listings (warc.paths.gz); local, gs:// or s3://")
     p.add_argument("--output", required=True, metavar="DIR", help="output directory (created; earlier results replaced)")
@@ -69,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_logging()
     try:
         if argv and argv[0] in ("train", "sample"):
             return _delegate(argv[0], argv[1:])
@@ -151,7 +166,6 @@ def _cmd_config(args) -> int:
 
 
 def _cmd_run(args, beam_args: list[str]) -> int:
-    _quiet_logging()
     cfg = _load_config(args)
     options = beam_options(beam_args)
     _check_inputs(args.input)
@@ -188,11 +202,23 @@ def _version() -> str:
     return importlib.metadata.version("tokenmill")
 
 
+class _DropBeamImportNoise(logging.Filter):
+    # Importing apache_beam warns that the GCP client libraries are missing even when no GCP
+    # service is used; users of local and portable runners should not see it on every run.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
 def _quiet_logging() -> None:
     # Beam logs every worker start at INFO; keep tokenmill's own progress lines and warnings.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_DropBeamImportNoise())
     logging.getLogger("tokenmill").setLevel(logging.INFO)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module, not this __main__ copy, so that classes such as UsageError have
+    # one identity for the modules that import them.
+    from tokenmill.pipelines.cli import main as imported_main
+    sys.exit(imported_main())

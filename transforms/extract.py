@@ -49,8 +49,9 @@ def decode_html(payload: bytes, declared: str = "") -> tuple[str, str]:
     for bom, name in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
         if payload.startswith(bom):
             return bytes_to_str(payload, name), name
-    encoding = map_encoding_to_html5(declared) if declared else None
-    if not encoding or not _known_codec(encoding):
+    # An unknown label maps to None (not UTF-8), so the meta tag and detection get their turn.
+    encoding = map_encoding_to_html5(declared, fallback_utf8=False) if declared else None
+    if not encoding:
         encoding = detect_encoding(payload, from_html_meta=True)
     return bytes_to_str(payload, encoding), encoding
 
@@ -128,10 +129,3 @@ class ExtractStep:
         if self._isolated is not None:
             self._isolated.close()
 
-
-def _known_codec(name: str) -> bool:
-    try:
-        codecs.lookup(name)
-        return True
-    except LookupError:
-        return False
