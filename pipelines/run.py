@@ -78,8 +78,13 @@ def absolute_path(path: str) -> str:
     return path if FileSystems.get_scheme(path) else os.path.abspath(path)
 
 
-def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOptions) -> RunResult:
-    """Runs the job to completion and writes config.resolved.yaml; the caller builds the report."""
+def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOptions,
+            wait: bool = True) -> RunResult:
+    """Runs the job and writes config.resolved.yaml; the caller builds the report.
+
+    With `wait=False` it returns once the runner has accepted the job (a Dataflow Flex Template
+    launch must return within minutes); `finished` is then empty.
+    """
     inputs, out_dir = [absolute_path(p) for p in inputs], absolute_path(out_dir)
     clear_outputs(out_dir)
     if not FileSystems.exists(out_dir):
@@ -90,6 +95,8 @@ def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOp
     pipeline = beam.Pipeline(options=options)
     stages = build_pipeline(pipeline, inputs, out_dir, cfg)
     result = pipeline.run()
-    result.wait_until_finish()
+    if wait:
+        result.wait_until_finish()
     runner = options.get_all_options().get("runner") or "DirectRunner"
-    return RunResult(stages, time.monotonic() - t0, runner, started, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    finished = time.strftime("%Y-%m-%dT%H:%M:%S%z") if wait else ""
+    return RunResult(stages, time.monotonic() - t0, runner, started, finished)
