@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -70,6 +71,7 @@ class TreeMemorySampler(threading.Thread):
     def __init__(self, root: int):
         super().__init__(daemon=True)
         self.root, self.peak_sum, self.peak_one, self.peak_procs = root, 0.0, 0.0, 0
+        self.loads: list[float] = []
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -77,6 +79,7 @@ class TreeMemorySampler(threading.Thread):
             total, largest, procs = tree_rss_mb(self.root)
             self.peak_sum, self.peak_one = max(self.peak_sum, total), max(self.peak_one, largest)
             self.peak_procs = max(self.peak_procs, procs)
+            self.loads.append(os.getloadavg()[0])   # the machine is shared: say how busy it was
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -103,19 +106,26 @@ def run_once(inputs: Path, out: Path, workers: int, config: str, overrides: list
             "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
     log = out.with_suffix(".log")
     out.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _children_cpu_s()
     with open(log, "wb") as log_file:
         proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
         sampler = TreeMemorySampler(proc.pid)
         sampler.start()
         code = proc.wait()
         sampler.stop()
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _children_cpu_s() - cpu_before
     if code != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({code}); see {log}")
     report = json.loads((out / "report" / "report.json").read_text())
-    return {"seconds": seconds, "peak_tree_mb": sampler.peak_sum, "peak_one_mb": sampler.peak_one,
-            "processes": sampler.peak_procs, "report": report}
+    load = sum(sampler.loads) / len(sampler.loads) if sampler.loads else os.getloadavg()[0]
+    return {"seconds": seconds, "cpu_seconds": cpu, "load": load, "peak_tree_mb": sampler.peak_sum,
+            "peak_one_mb": sampler.peak_one, "processes": sampler.peak_procs, "report": report}
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU of every finished descendant (grandchildren count once their parent reaps them)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def scale_rows(runs: list[dict]) -> list[dict]:
@@ -126,7 +136,8 @@ def scale_rows(runs: list[dict]) -> list[dict]:
         rate = r["pages"] / r["seconds"]
         rows.append({"pages": r["pages"], "workers": r["workers"], "records": r["report"]["input"]["records"],
                      "kept_docs": r["report"]["output"]["documents"], "wall_s": r["seconds"],
-                     "pages_per_s": rate, "x_rate": rate / ref_rate,
+                     "cpu_s": r["cpu_seconds"], "cpu_ms_per_page": 1e3 * r["cpu_seconds"] / r["pages"],
+                     "load": r["load"], "pages_per_s": rate, "x_rate": rate / ref_rate,
                      "peak_tree_MiB": r["peak_tree_mb"], "x_mem": r["peak_tree_mb"] / ref["peak_tree_mb"],
                      "largest_proc_MiB": r["peak_one_mb"], "procs": r["processes"]})
     return rows
@@ -146,14 +157,23 @@ def stage_rows(run: dict) -> list[dict]:
     return rows
 
 
-def capacity_rows(run: dict, pages_in_dump: float) -> list[dict]:
-    """Worker-hours for a dump at this run's measured cost per page (one worker = one core here)."""
-    per_page_s = run["seconds"] * run["workers"] / run["pages"]
-    rows = [{"what": f"whole pipeline (wall x workers, {run['workers']} worker run)",
-             "us_per_page": per_page_s * 1e6, "worker_hours": pages_in_dump * per_page_s / 3600}]
-    for row in stage_rows(run):
-        rows.append({"what": row["stage"], "us_per_page": row["us_per_page"],
-                     "worker_hours": pages_in_dump * row["us_per_page"] / 1e6 / 3600})
+def capacity_rows(run: dict, pages_in_dump: float, vcpus_per_worker: int) -> list[dict]:
+    """vCPU-hours and worker-hours for a dump at this run's CPU cost per page.
+
+    The whole process tree's CPU time (launcher, runner, SDK workers, extraction children) per
+    page is the cost; it is split over the stages by their share of the measured stage time, the
+    rest (Beam's encoding, shuffles, writes) being the runner's. CPU time, unlike wall time, does
+    not grow when the shared machine is busy.
+    """
+    cpu_per_page = run["cpu_seconds"] / run["pages"]
+    stages = stage_rows(run)
+    total = sum(r["stage_s"] for r in stages)
+    rows = []
+    for row in [{"stage": "whole pipeline", "stage_s": total}, *stages]:
+        per_page = cpu_per_page * row["stage_s"] / total
+        vcpu_h = pages_in_dump * per_page / 3600
+        rows.append({"what": row["stage"], "cpu_ms_per_page": 1e3 * per_page, "vCPU_hours": vcpu_h,
+                     f"workers_x{vcpus_per_worker}vCPU_hours": vcpu_h / vcpus_per_worker, "share": row["stage_s"] / total})
     return rows
 
 
@@ -165,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
     parser.add_argument("--per-file", type=int, default=10_000, help="pages per generated WARC file")
     parser.add_argument("--pages-in-dump", type=float, default=3e9, help="pages in one Common Crawl crawl")
+    parser.add_argument("--vcpus-per-worker", type=int, default=4, help="vCPUs of one cluster worker (n2-standard-4)")
     parser.add_argument("--out", type=Path, default=Path("bench/out/scale"))
     args = parser.parse_args(argv)
 
@@ -185,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     largest = max(runs, key=lambda r: (r["pages"], -r["workers"]))
     print_table(f"Per stage, {largest['pages']:,} pages, {largest['workers']} worker(s) "
                 "(stage_s: step time summed over workers; share of wall x workers)", stage_rows(largest))
-    print_table(f"Capacity at that cost: {args.pages_in_dump:,.0f} pages", capacity_rows(largest, args.pages_in_dump))
+    print_table(f"Capacity at that CPU cost per page: {args.pages_in_dump:,.0f} pages",
+                capacity_rows(largest, args.pages_in_dump, args.vcpus_per_worker))
     return 0
 
 
