@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -143,3 +144,24 @@ def test_launch_script_commands(command, expected):
 def test_launch_script_without_a_command_prints_usage():
     result = subprocess.run(["bash", str(DEPLOY / "dataflow" / "launch.sh")], capture_output=True, text=True)
     assert result.returncode == 2 and "flex-template" in result.stderr
+
+
+def _readme_tokenmill_runs() -> list[list[str]]:
+    """Every `tokenmill run ...` command in deploy/README.md's code blocks, as argv."""
+    text = (DEPLOY / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = re.sub(r"\$\{?(\w+)\}?", r"\1", line.split(" #")[0])    # "$IMAGE" -> IMAGE
+            if line.strip().startswith("tokenmill run"):
+                commands.append(shlex.split(line)[1:])
+    return commands
+
+
+def test_readme_commands_parse():
+    commands = _readme_tokenmill_runs()
+    assert len(commands) >= 3
+    for argv in commands:
+        args, beam_args = build_parser().parse_known_args(argv)
+        assert args.command == "run" and args.output
+        assert beam_options(beam_args).get_all_options()["runner"] in ("PortableRunner", "DataflowRunner")
