@@ -144,6 +144,16 @@ def _kept(out_dir: Path) -> set[tuple[str, str]]:
     return rows
 
 
+def _side_outputs(out_dir: Path) -> tuple[set, list[str]]:
+    """The other files the workers write: rejected/<stage>/*.parquet rows and errors/*.jsonl lines."""
+    rejected = set()
+    for part in sorted((out_dir / "rejected").glob("*/*.parquet")):
+        rejected |= {(r["id"], r["stage"], r["reason"], r["text"])
+                     for r in pq.read_table(part, columns=["id", "stage", "reason", "text"]).to_pylist()}
+    errors = sorted(line for part in (out_dir / "errors").glob("*.jsonl") for line in part.read_text().splitlines())
+    return rejected, errors
+
+
 def _report_figures(out_dir: Path) -> dict:
     report = json.loads((out_dir / "report" / "report.json").read_text())
     stages = [{k: v for k, v in stage.items() if k not in TIMING_KEYS} for stage in report["stages"]]
@@ -155,7 +165,7 @@ def _report_figures(out_dir: Path) -> dict:
 def direct_run(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("direct")
     out = _tokenmill_run(cwd, "out", ["--runner=DirectRunner"])
-    return _kept(out), _report_figures(out)
+    return _kept(out), _report_figures(out), _side_outputs(out)
 
 
 @pytest.mark.parametrize("environment", ["LOOPBACK", "EXTERNAL"])
@@ -169,9 +179,12 @@ def test_portable_runner_matches_direct_runner(environment, direct_run, job_serv
     out = _tokenmill_run(tmp_path, "out", flags)
 
     kept, figures = _kept(out), _report_figures(out)
-    direct_kept, direct_figures = direct_run
+    direct_kept, direct_figures, direct_side = direct_run
     assert figures["input"]["records"] > 0 and len(kept) > 0, "the run saw or kept nothing"
     assert kept == direct_kept
     assert figures == direct_figures
+    rejected, errors = _side_outputs(out)
+    assert len(rejected) > 0, "the tiny preset keeps rejects: the workers must have written some"
+    assert (rejected, errors) == direct_side
     if environment == "EXTERNAL":   # the work really ran in the pool's SDK workers
         assert "Starting worker with command" in worker_pool.log.read_text(errors="replace")
