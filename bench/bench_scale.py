@@ -177,6 +177,61 @@ def capacity_rows(run: dict, pages_in_dump: float, vcpus_per_worker: int) -> lis
     return rows
 
 
+REAL_CRAWLS = {
+    "Common Crawl pages (CC-MAIN-2020-34 excerpt, CC-MAIN-2024-22)": [
+        "resiliparse__CC-MAIN-2020-34_excerpt.warc.gz", "whirlwind__CC-MAIN-2024-22_whirlwind.warc.gz"],
+    "other real crawls (wget 2024, Heritrix 2008)": [
+        "dolma__crawl-2024_sample-0000.warc.gz", "dolma__crawl-2024_sample-0001.warc.gz",
+        "aut__heritrix-archive.org-2008_example.warc.gz"],
+}
+
+
+def _html_pages(paths: list[Path], limit: int) -> list:
+    """Documents the read stage keeps (HTML responses with status 200), at most `limit`."""
+    from tokenmill.transforms.document import Document
+    from tokenmill.transforms.readers import InputConfig, iter_records, record_check
+
+    cfg, pages = InputConfig(), []
+    for path in paths:
+        with open(path, "rb") as stream:
+            pages += [d for d in iter_records(stream, str(path), cfg)
+                      if isinstance(d, Document) and record_check(d, cfg) is None]
+    return pages[:limit]
+
+
+def extraction_calibration(generated: Path, backend: str, repeats: int = 3) -> list[dict]:
+    """CPU per page of the extractor alone: the generator's pages against real crawled pages.
+
+    Generated pages are smaller and simpler than real ones, so the pipeline's extraction cost per
+    page is scaled by the ratio measured here, in the same process, before it is used for a crawl.
+    """
+    from tokenmill.transforms.extract import ExtractConfig, decode_html, extract_main_text
+
+    cfg = ExtractConfig(backend=backend)
+    sets = {"generated (bench/generate.py)": _html_pages(sorted(generated.glob("*.warc.gz"))[:1], 400)}
+    for label, names in REAL_CRAWLS.items():
+        sets[label] = _html_pages([DATA / "warc" / n for n in names], 400)
+    rows = []
+    for label, pages in sets.items():
+        extract_main_text("<html><body><p>warm up</p></body></html>", "", cfg)
+        started = time.process_time()
+        for _ in range(repeats):
+            for d in pages:
+                extract_main_text(decode_html(d.html, d.charset)[0], d.url, cfg)
+        per_page = (time.process_time() - started) / (repeats * len(pages))
+        rows.append({"pages": label, "n": len(pages), "html_KiB": sum(len(d.html) for d in pages) / len(pages) / 1024,
+                     "cpu_ms_per_page": 1e3 * per_page})
+    for row in rows:
+        row["x_generated"] = row["cpu_ms_per_page"] / rows[0]["cpu_ms_per_page"]
+    return rows
+
+
+def _backend(args) -> str:
+    """The extraction backend the runs used (the config, then --set overrides)."""
+    from tokenmill.pipelines.config import load_config
+    return load_config(args.config, args.overrides).extract.backend
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, nargs="+", default=[100_000, 1_000_000], help="crawled pages per input")
@@ -208,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
                 "(stage_s: step time summed over workers; share of wall x workers)", stage_rows(largest))
     print_table(f"Capacity at that CPU cost per page: {args.pages_in_dump:,.0f} pages",
                 capacity_rows(largest, args.pages_in_dump, args.vcpus_per_worker))
+    backend = _backend(args)
+    print_table(f"Extraction ({backend}) alone, CPU per page: generated vs real pages (x_generated: ratio)",
+                extraction_calibration(args.out / f"gen{min(args.docs)}", backend))
     return 0
 
 
