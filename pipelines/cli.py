@@ -71,13 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tokenmill", description="From raw web dumps to LLM training data.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _run_parser(sub)
-    report = sub.add_parser("report", help="print a run's summary, or compare two runs")
+    report = sub.add_parser("report", help="print a run's summary, or compare two runs", description=(
+        "Print a run's summary from OUT/report/report.json; --compare A B shows what changed between "
+        "two runs; --train-log attaches a training run's loss curve to the report."))
     report.add_argument("dirs", nargs="+", metavar="DIR", help="a run's output directory (two with --compare)")
     report.add_argument("--compare", action="store_true", help="show what changed between two runs")
     report.add_argument("--build", action="store_true",
                         help="write the report of a run started with --detach, once its job has finished")
     report.add_argument("--html", action="store_true", help="print the path of the HTML report")
     report.add_argument("--open", action="store_true", help="open the HTML report in a browser")
+    report.add_argument("--train-log", metavar="PATH", help=(
+        "attach a training run that used this run's tokens: its train_log.jsonl (or its output "
+        "directory); the loss curve is added to report.json and index.html"))
     config = sub.add_parser("config", help="print the resolved config with every key's meaning")
     _config_args(config)
     sub.add_parser("train", help="train the GPT on token shards (tokenmill train --help)", add_help=False)
@@ -139,6 +144,11 @@ def beam_options(args: list[str]):
     runner = (getattr(known, "runner", None) or "").rsplit(".", 1)[-1].lower()
     if runner in DATA_LOSING_RUNNERS:
         raise UsageError(f"refusing --runner={known.runner}: {DATA_LOSING_RUNNERS[runner]}")
+    # Workers log every harness detail at INFO; keep their warnings and tokenmill's progress lines.
+    if known.default_sdk_harness_log_level is None:
+        args = [*args, "--default_sdk_harness_log_level=WARNING"]
+    if not known.sdk_harness_log_level_overrides:
+        args = [*args, '--sdk_harness_log_level_overrides={"tokenmill": "INFO"}']
     return PipelineOptions(args)
 
 
@@ -173,6 +183,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     cfg = _load_config(args)
     options = beam_options(beam_args)
     _check_inputs(args.input)
+    from tokenmill.pipelines.config import versions
     from tokenmill.pipelines.report import write_pending
     from tokenmill.pipelines.report_cli import finish_report
     from tokenmill.pipelines.run import run_job
@@ -184,6 +195,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         "seconds": None if args.detach else round(result.seconds, 2),
         "runner": result.runner, "config": args.config, "overrides": args.overrides,
         "config_sha256": _sha256_of(args.output, "config.resolved.yaml"), "version": _version(),
+        "versions": versions(),
     }
     if args.detach:
         write_pending(args.output, result.stages, run, args.input)

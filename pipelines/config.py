@@ -15,7 +15,10 @@ import yaml
 
 from tokenmill.pipelines.stages import STAGES
 from tokenmill.transforms.extract import ExtractConfig
+from tokenmill.transforms.language import LanguageConfig
+from tokenmill.transforms.quality import QualityConfig
 from tokenmill.transforms.readers import InputConfig
+from tokenmill.transforms.url_filter import UrlFilterConfig
 from tokenmill.transforms.typed_config import ConfigError, apply_override, build, load_yaml_file, to_dict
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -41,6 +44,9 @@ class OutputConfig:
 class RunConfig:
     input: InputConfig = field(default_factory=InputConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
+    url: UrlFilterConfig = field(default_factory=UrlFilterConfig)
+    language: LanguageConfig = field(default_factory=LanguageConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 

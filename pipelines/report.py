@@ -4,15 +4,19 @@ The report is built after the job from `stats/<stage>.json` (written by the ledg
 runner metrics, so it is the same on every runner. The accounting invariant (DESIGN.md section
 2): the first stage sees every input record, each stage sees what the previous one kept, and
 `seen == kept + dropped + errors` everywhere; a record is never silently lost.
+
+report.json carries everything the page shows (stage stats with samples, histograms and
+categories, token shards, the resolved config, a training curve once attached), so the page can
+be rebuilt from it alone: `tokenmill report DIR --train-log RUN/train_log.jsonl` does that.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from apache_beam.io.filesystems import FileSystems
 
+from tokenmill.pipelines.report_sources import read_manifest, read_train_log, token_shards, tokens_per_document
 from tokenmill.transforms.stats import StageStats
 
 PENDING = "pending.json"   # report/pending.json: a run started with --detach whose report is not written yet
@@ -40,24 +44,39 @@ def stage_entry(stats: StageStats) -> dict:
         "samples": {reason: [s.__dict__ for s in samples] for reason, samples in stats.samples.items()},
         "histograms": {n: {"edges": list(h.edges), "counts": h.counts} for n, h in stats.histograms.items()},
         "extra": dict(stats.extra),
+        "categories": {n: dict(c.most_common()) for n, c in stats.categories.items()},
     }
 
 
 def build_report(out_dir: str, stages: list[str], run: dict, inputs: list[str]) -> dict:
+    """report.json's content: everything the page and the terminal summary show."""
     stats = read_stage_stats(out_dir, stages)
     first = stats[0] if stats else StageStats("read")
-    manifest = _read_manifest(out_dir)
+    manifest = read_manifest(out_dir)
+    output = {
+        "documents": stats[-1].kept if stats else 0,
+        "tokens": manifest.get("total_tokens", 0) if manifest else 0,
+        "shards": len(manifest.get("shards", [])) if manifest else 0,
+    }
+    if manifest:
+        output["token_shards"] = token_shards(manifest)
+        output["tokens_per_document"] = tokens_per_document(out_dir, manifest)
     return {
         "run": run,
         "input": {"patterns": inputs, "files": first.extra.get("files", 0), "records": first.seen,
                   "bytes": first.extra.get("bytes", 0)},
         "stages": [stage_entry(s) for s in stats],
-        "output": {
-            "documents": stats[-1].kept if stats else 0,
-            "tokens": manifest.get("total_tokens", 0) if manifest else 0,
-            "shards": len(manifest.get("shards", [])) if manifest else 0,
-        },
+        "output": output,
+        "config_resolved": _read_text(out_dir, "config.resolved.yaml"),
     }
+
+
+def attach_training(out_dir: str, train_log: str) -> dict:
+    """Adds a training run's loss curve to an existing report and rewrites report.json and the page."""
+    report = load_report(out_dir)
+    report["training"] = read_train_log(train_log)
+    write_report(out_dir, report)
+    return report
 
 
 def invariant_problems(report: dict) -> list[str]:
@@ -106,13 +125,13 @@ def read_pending(out_dir: str) -> dict | None:
 
 
 def load_report(out_dir: str) -> dict:
-    path = Path(out_dir) / "report" / "report.json"
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _read_manifest(out_dir: str) -> dict | None:
-    path = FileSystems.join(out_dir, "tokens", "manifest.json")
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as f:
+    with FileSystems.open(FileSystems.join(out_dir, "report", "report.json")) as f:
         return json.loads(f.read().decode("utf-8"))
+
+
+def _read_text(out_dir: str, name: str) -> str:
+    path = FileSystems.join(out_dir, name)
+    if not FileSystems.exists(path):
+        return ""
+    with FileSystems.open(path) as f:
+        return f.read().decode("utf-8")

@@ -1,4 +1,13 @@
-"""Terminal views of run reports: `tokenmill report DIR` and `tokenmill report --compare A B`."""
+"""Terminal views of run reports: `tokenmill report DIR`, `--compare A B`, and `--build DIR`.
+
+The summary is what a person wants after a run: where the documents went (per stage kept,
+dropped, errors, the main reasons with their shares, time), what was written, and whether the
+accounting invariant holds. The comparison answers "what changed between these two runs" (a
+threshold change, a new dump): the config keys that differ, then per stage and reason the counts
+side by side with their difference. `--build` writes the report of a run started with
+`tokenmill run --detach` (a cluster job the launcher did not wait for) once its job has finished.
+Tables are drawn by `rich`.
+"""
 
 from __future__ import annotations
 
@@ -7,57 +16,141 @@ import time
 import webbrowser
 from pathlib import Path
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
-from tokenmill.pipelines.report import (PENDING, build_report, invariant_problems, load_report, read_pending,
-                                        write_report)
+from tokenmill.pipelines.report import (PENDING, attach_training, build_report, invariant_problems, load_report,
+                                        read_pending, write_report)
 
 
 def _console() -> Console:
     return Console(stderr=False, highlight=False)
 
 
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "-"
+
+
+def stages_table(report: dict) -> Table:
+    table = Table(title="stages", title_justify="left")
+    for col in ("stage", "seen", "kept", "kept %", "dropped", "errors", "time s", "docs/s"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for s in report["stages"]:
+        table.add_row(s["name"], f"{s['seen']:,}", f"{s['kept']:,}", _share(s["kept"], s["seen"]),
+                      f"{sum(s['dropped'].values()):,}", f"{sum(s['errors'].values()):,}",
+                      f"{s.get('seconds', 0):.2f}", f"{s['docs_per_s']:,.0f}" if s.get("docs_per_s") else "-")
+    return table
+
+
+def reasons_table(report: dict) -> Table:
+    """Every drop reason and error kind per stage, largest first, with its share of the stage's input."""
+    table = Table(title="reasons", title_justify="left")
+    for col in ("stage", "reason", "kind", "count", "share of seen"):
+        table.add_column(col, justify="right" if col in ("count", "share of seen") else "left")
+    for s in report["stages"]:
+        reasons = [(r, "dropped", n) for r, n in s["dropped"].items()] + \
+                  [(k, "error", n) for k, n in s["errors"].items()]
+        reasons.sort(key=lambda item: (-item[2], item[0]))
+        for i, (reason, kind, n) in enumerate(reasons):
+            table.add_row(s["name"], reason, kind, f"{n:,}", _share(n, s["seen"]), end_section=i + 1 == len(reasons))
+    return table
+
+
 def print_summary(report: dict, console: Console | None = None) -> None:
     console = console or _console()
-    inp, out = report["input"], report["output"]
-    console.print(f"input: {inp['files']} files, {inp['records']} records, {inp['bytes']:,} bytes")
-    table = Table(title="stages", title_justify="left")
-    for col in ("stage", "seen", "kept", "dropped", "errors", "docs/s", "top reasons"):
-        table.add_column(col, justify="left" if col in ("stage", "top reasons") else "right")
-    for s in report["stages"]:
-        reasons = {**s["dropped"], **{f"error:{k}": v for k, v in s["errors"].items()}}
-        top = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
-        table.add_row(s["name"], f"{s['seen']:,}", f"{s['kept']:,}", f"{sum(s['dropped'].values()):,}",
-                      f"{sum(s['errors'].values()):,}", f"{s['docs_per_s']:,.0f}" if s["docs_per_s"] else "-", top)
-    console.print(table)
-    console.print(f"output: {out['documents']:,} documents, {out['tokens']:,} tokens in {out['shards']} shards")
+    run, inp, out = report["run"], report["input"], report["output"]
+    overrides = " ".join(f"--set {o}" for o in run.get("overrides") or [])
+    console.print(f"run: {run.get('runner', '?')}, config {run.get('config', '?')} {overrides}".rstrip()
+                  + f", {run.get('seconds', '?')} s, finished {run.get('finished', '?')}")
+    console.print(f"input: {inp['files']:,} files, {inp['records']:,} records, {inp['bytes']:,} bytes")
+    console.print(stages_table(report))
+    if any(s["dropped"] or s["errors"] for s in report["stages"]):
+        console.print(reasons_table(report))
+    console.print(f"output: {out['documents']:,} documents ({_share(out['documents'], inp['records'])} of records), "
+                  f"{out['tokens']:,} tokens in {out['shards']} shards")
+    training = report.get("training")
+    if training:
+        last = training.get("last", {})
+        console.print(f"training: {training.get('log')}: step {last.get('step', '?')}, loss {last.get('loss', '?')}")
+    problems = invariant_problems(report)
+    if problems:
+        for problem in problems:
+            console.print(f"[bold red]accounting invariant broken:[/] {problem}")
+    else:
+        console.print("accounting invariant: holds (every record read is kept, dropped or an error)")
 
 
-def print_compare(a: dict, b: dict, name_a: str, name_b: str, console: Console | None = None) -> None:
-    """Per stage and reason: the count in each run and the difference (B - A)."""
-    console = console or _console()
-    table = Table(title=f"{name_a} -> {name_b}", title_justify="left")
-    for col in ("stage", "count", "A", "B", "B-A"):
-        table.add_column(col, justify="left" if col in ("stage", "count") else "right")
+def _flatten(data: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(data, dict):
+        flat: dict[str, object] = {}
+        for key, value in data.items():
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: data}
 
-    def add(stage: str, what: str, x: int, y: int) -> None:
-        table.add_row(stage, what, f"{x:,}", f"{y:,}", f"{y - x:+,}" if y != x else "0")
 
-    add("input", "records", a["input"]["records"], b["input"]["records"])
+def config_changes(a: dict, b: dict) -> list[tuple[str, object, object]]:
+    """(dotted key, value in A, value in B) for every resolved-config key that differs."""
+    try:
+        ca = _flatten(yaml.safe_load(a.get("config_resolved") or "") or {})
+        cb = _flatten(yaml.safe_load(b.get("config_resolved") or "") or {})
+    except yaml.YAMLError:
+        return []
+    missing = "(absent)"
+    return [(k, ca.get(k, missing), cb.get(k, missing)) for k in sorted(set(ca) | set(cb))
+            if ca.get(k, missing) != cb.get(k, missing)]
+
+
+def _diff(x: int, y: int) -> tuple[str, str]:
+    if x == y:
+        return "0", ""
+    return f"{y - x:+,}", f"{(y - x) / x:+.1%}" if x else "new"
+
+
+def compare_rows(a: dict, b: dict) -> list[tuple[str, str, int, int]]:
+    """(stage, what, count in A, count in B) in pipeline order: stages of A, then stages new in B."""
+    rows = [("input", "records", a["input"]["records"], b["input"]["records"]),
+            ("input", "files", a["input"]["files"], b["input"]["files"])]
     stages_a = {s["name"]: s for s in a["stages"]}
     stages_b = {s["name"]: s for s in b["stages"]}
     empty = {"seen": 0, "kept": 0, "dropped": {}, "errors": {}}
     for name in list(stages_a) + [n for n in stages_b if n not in stages_a]:
         sa, sb = stages_a.get(name, empty), stages_b.get(name, empty)
-        add(name, "seen", sa["seen"], sb["seen"])
-        add(name, "kept", sa["kept"], sb["kept"])
-        for kind in ("dropped", "errors"):
-            for reason in sorted(set(sa[kind]) | set(sb[kind])):
-                add(name, f"{kind[:-1] if kind == 'errors' else kind}: {reason}",
-                    sa[kind].get(reason, 0), sb[kind].get(reason, 0))
-    add("output", "documents", a["output"]["documents"], b["output"]["documents"])
-    add("output", "tokens", a["output"]["tokens"], b["output"]["tokens"])
+        rows += [(name, "seen", sa["seen"], sb["seen"]), (name, "kept", sa["kept"], sb["kept"]),
+                 (name, "dropped", sum(sa["dropped"].values()), sum(sb["dropped"].values()))]
+        for reason in sorted(set(sa["dropped"]) | set(sb["dropped"])):
+            rows.append((name, f"  dropped: {reason}", sa["dropped"].get(reason, 0), sb["dropped"].get(reason, 0)))
+        for kind in sorted(set(sa["errors"]) | set(sb["errors"])):
+            rows.append((name, f"  error: {kind}", sa["errors"].get(kind, 0), sb["errors"].get(kind, 0)))
+    for what in ("documents", "tokens", "shards"):
+        rows.append(("output", what, a["output"][what], b["output"][what]))
+    return rows
+
+
+def print_compare(a: dict, b: dict, name_a: str, name_b: str, console: Console | None = None) -> None:
+    """The config keys that differ, then per stage and reason: A, B and the difference (B - A)."""
+    console = console or _console()
+    console.print(f"A = {name_a}\nB = {name_b}")
+    changes = config_changes(a, b)
+    if changes:
+        cfg = Table(title="config changes", title_justify="left")
+        for col in ("key", "A", "B"):
+            cfg.add_column(col)
+        for key, va, vb in changes:
+            cfg.add_row(key, str(va), str(vb))
+        console.print(cfg)
+    elif a["run"].get("config_sha256") == b["run"].get("config_sha256"):
+        console.print("config: identical")
+    table = Table(title="counts (B - A)", title_justify="left")
+    for col in ("stage", "count", "A", "B", "B-A", "change"):
+        table.add_column(col, justify="left" if col in ("stage", "count") else "right")
+    rows = compare_rows(a, b)
+    for i, (stage, what, x, y) in enumerate(rows):
+        diff, change = _diff(x, y)
+        last_of_stage = i + 1 == len(rows) or rows[i + 1][0] != stage
+        table.add_row(stage, what, f"{x:,}", f"{y:,}", diff, change,
+                      style="bold" if x != y else None, end_section=last_of_stage)
     console.print(table)
 
 
@@ -97,12 +190,19 @@ def report_command(args) -> int:
         if not (Path(d) / "report" / "report.json").exists():
             raise UsageError(f"{d}: no report/report.json (is it a tokenmill run's output directory?)")
     if args.compare:
+        if args.train_log:
+            raise UsageError("--train-log attaches to one run; it cannot go with --compare")
         if len(args.dirs) != 2:
             raise UsageError("--compare needs exactly two run directories")
         print_compare(load_report(args.dirs[0]), load_report(args.dirs[1]), args.dirs[0], args.dirs[1])
         return 0
     if len(args.dirs) != 1:
         raise UsageError("give one run directory (or two with --compare)")
+    if args.train_log:
+        try:
+            attach_training(args.dirs[0], args.train_log)
+        except (OSError, ValueError) as err:
+            raise UsageError(f"--train-log: {err}") from None
     html = (Path(args.dirs[0]) / "report" / "index.html").resolve()
     if args.html:
         print(html)

@@ -7,6 +7,7 @@ the PTransform given the whole RunConfig (it hands the stage only its own slice)
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -27,3 +28,29 @@ class StageSpec:
 
 
 STAGES: dict[str, StageSpec] = {}
+
+
+def _build_url(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
+    from tokenmill.transforms.beam.stage import ApplyFilter
+    from tokenmill.transforms.url_filter import UrlFilterStep
+    return ApplyFilter("url", functools.partial(UrlFilterStep, cfg.url), ledger)
+
+
+def _build_language(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
+    from tokenmill.transforms.beam.stage import ApplyFilter
+    from tokenmill.transforms.language import LanguageStep
+    return ApplyFilter("language", functools.partial(LanguageStep, cfg.language), ledger,
+                       batch_size=cfg.language.batch_size, histograms=(("lang_score", "score"),),
+                       categories=("lang",))
+
+
+def _build_quality(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
+    from tokenmill.transforms.beam.stage import ApplyFilter
+    from tokenmill.transforms.quality import QualityStep
+    return ApplyFilter("quality", functools.partial(QualityStep, cfg.quality), ledger,
+                       histograms=(("words", "chars"), ("mean_word_length", "chars")), categories=("lang",))
+
+
+STAGES["url"] = StageSpec("FilterUrls", _build_url, lambda cfg: cfg.url.enabled)
+STAGES["language"] = StageSpec("IdentifyLanguage", _build_language, lambda cfg: cfg.language.enabled)
+STAGES["quality"] = StageSpec("FilterQuality", _build_quality, lambda cfg: cfg.quality.enabled)

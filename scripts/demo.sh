@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[train]'
-.venv/bin/tokenmill run --input 'samples/*.warc.gz' --output out/sample "$@"
+.venv/bin/tokenmill run --input 'samples/*.gz' --output out/sample "$@"
 echo "report: $(pwd)/out/sample/report/index.html (summary: .venv/bin/tokenmill report out/sample)"

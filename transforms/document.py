@@ -38,6 +38,40 @@ class DropReason(str, enum.Enum):
     # language
     LANG_NOT_ALLOWED = "lang_not_allowed"
     LANG_LOW_SCORE = "lang_low_score"
+    # quality: Gopher quality rules (Rae et al. 2021, appendix A.1.1)
+    GOPHER_TOO_FEW_WORDS = "gopher_too_few_words"
+    GOPHER_TOO_MANY_WORDS = "gopher_too_many_words"
+    GOPHER_SHORT_WORDS = "gopher_short_words"          # mean word length below the minimum
+    GOPHER_LONG_WORDS = "gopher_long_words"            # mean word length above the maximum
+    GOPHER_HASH_RATIO = "gopher_hash_ratio"            # '#' per word
+    GOPHER_ELLIPSIS_RATIO = "gopher_ellipsis_ratio"    # '...' per word
+    GOPHER_BULLET_LINES = "gopher_bullet_lines"
+    GOPHER_ELLIPSIS_LINES = "gopher_ellipsis_lines"
+    GOPHER_FEW_ALPHA_WORDS = "gopher_few_alpha_words"
+    GOPHER_FEW_STOP_WORDS = "gopher_few_stop_words"
+    # quality: Gopher repetition rules (Rae et al. 2021, table A1)
+    GOPHER_DUP_PARAGRAPHS = "gopher_dup_paragraphs"
+    GOPHER_DUP_PARAGRAPH_CHARS = "gopher_dup_paragraph_chars"
+    GOPHER_DUP_LINES = "gopher_dup_lines"
+    GOPHER_DUP_LINE_CHARS = "gopher_dup_line_chars"
+    GOPHER_TOP_2GRAM = "gopher_top_2gram"
+    GOPHER_TOP_3GRAM = "gopher_top_3gram"
+    GOPHER_TOP_4GRAM = "gopher_top_4gram"
+    GOPHER_DUP_5GRAM = "gopher_dup_5gram"
+    GOPHER_DUP_6GRAM = "gopher_dup_6gram"
+    GOPHER_DUP_7GRAM = "gopher_dup_7gram"
+    GOPHER_DUP_8GRAM = "gopher_dup_8gram"
+    GOPHER_DUP_9GRAM = "gopher_dup_9gram"
+    GOPHER_DUP_10GRAM = "gopher_dup_10gram"
+    # quality: C4 page rules (Raffel et al. 2020, section 2.2); its line rules remove lines, not pages
+    C4_LOREM_IPSUM = "c4_lorem_ipsum"
+    C4_CURLY_BRACKET = "c4_curly_bracket"
+    C4_TOO_FEW_SENTENCES = "c4_too_few_sentences"
+    # quality: FineWeb rules (Penedo et al. 2024, section 3.3)
+    FINEWEB_LINE_PUNCT = "fineweb_line_punct"          # too few lines end in terminal punctuation
+    FINEWEB_SHORT_LINES = "fineweb_short_lines"
+    FINEWEB_DUP_LINE_CHARS = "fineweb_dup_line_chars"
+    FINEWEB_LIST_RATIO = "fineweb_list_ratio"          # newlines per word
     # dedup
     EXACT_DUPLICATE = "exact_duplicate"
     NEAR_DUPLICATE = "near_duplicate"

@@ -2,20 +2,31 @@
 
 Text extraction on hostile HTML can hang (catastrophic regex backtracking, giant DOM trees) or
 exhaust memory, and Python cannot interrupt a running C extension from another thread. A child
-process can be killed. The parent sends one call at a time over a pipe; when the answer does not
-come within the time limit, the child is killed and restarted and the call reports a timeout. The
-child caps its own address space (RLIMIT_AS), so a memory blow-up is a MemoryError there, not
-the worker's death. Cost: one pickle round trip per call (about 0.1 ms), small next to the
-several milliseconds an extraction takes.
+process can be killed. The parent sends one call at a time over the child's stdin; when the
+answer does not come within the time limit, the child is killed and restarted and the call
+reports a timeout. The child caps its own address space (RLIMIT_AS), so a memory blow-up is a
+MemoryError there, not the worker's death.
+
+The child is a plain `python -m tokenmill.transforms.isolated` subprocess rather than a
+multiprocessing "spawn" child: spawn re-imports the parent's __main__ module, which under a
+Beam worker or a user's script without a main guard is not safe. Cost: one pickle round trip
+per call, small next to the milliseconds an extraction takes (bench/bench_extract.py).
 """
 
 from __future__ import annotations
 
 import importlib
-import multiprocessing
+import os
+import pickle
 import resource
+import select
+import struct
+import subprocess
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
+
+_HEADER = struct.Struct("<Q")
 
 
 class CallTimeout(Exception):
@@ -37,24 +48,44 @@ class Limits:
     """Address-space cap for the child in MiB; 0 = none."""
 
 
-def _serve(conn, target: str, memory_mb: int) -> None:
-    """Child main loop: receive arguments, call the target, send back ('ok', value) or ('error', exc)."""
+def _send(stream: BinaryIO, value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: BinaryIO) -> Any:
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        raise EOFError("stream closed")
+    (size,) = _HEADER.unpack(header)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("stream closed mid-message")
+    return pickle.loads(data)
+
+
+def _serve(target: str, memory_mb: int) -> None:
+    """Child main loop: receive arguments, call the target, send ('ok', value) or ('error', text)."""
     if memory_mb:
         limit = memory_mb << 20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     module, _, name = target.partition(":")
     fn = getattr(importlib.import_module(module), name)
+    requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr   # a print() in the target must not corrupt the reply stream
     while True:
         try:
-            args = conn.recv()
+            args = _receive(requests)
         except EOFError:
             return
         try:
-            conn.send(("ok", fn(*args)))
+            reply = ("ok", fn(*args))
         except MemoryError:
-            conn.send(("error", "MemoryError: memory limit reached"))
+            reply = ("error", "MemoryError: memory limit reached")
         except Exception as err:  # sent to the parent as text (exceptions need not pickle)
-            conn.send(("error", f"{type(err).__name__}: {err}"))
+            reply = ("error", f"{type(err).__name__}: {err}")
+        _send(replies, reply)
 
 
 class IsolatedFunction:
@@ -65,41 +96,40 @@ class IsolatedFunction:
 
     def __init__(self, target: str, limits: Limits):
         self._target, self._limits = target, limits
-        self._process = None
-        self._conn = None
+        self._process: subprocess.Popen | None = None
 
     def __call__(self, *args: Any) -> Any:
-        if self._process is None or not self._process.is_alive():
+        if self._process is None or self._process.poll() is not None:
             self._start()
+        process = self._process
         try:
-            self._conn.send(args)
-            ready = self._conn.poll(self._limits.seconds)
+            _send(process.stdin, args)
+            ready, _, _ = select.select([process.stdout], [], [], self._limits.seconds)
             if not ready:
                 self.close()
                 raise CallTimeout(f"no answer within {self._limits.seconds:g} s")
-            status, value = self._conn.recv()
+            status, value = _receive(process.stdout)
         except (EOFError, BrokenPipeError, ConnectionResetError) as err:
-            code = self._process.exitcode if self._process else None
+            code = process.poll()
             self.close()
-            raise ChildCrashed(f"child process died (exit code {code}): {err!r}") from None
+            raise ChildCrashed(f"child process died (exit code {code}): {err}") from None
         if status == "error":
             raise ChildError(value)
         return value
 
     def _start(self) -> None:
-        # spawn, not fork: the parent may be a multi-threaded Beam worker, where fork can deadlock.
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, self._target, self._limits.memory_mb),
-                                        daemon=True, name=f"tokenmill-{self._target}")
-        self._process.start()
-        child.close()
-        self._conn = parent
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tokenmill.transforms.isolated", self._target, str(self._limits.memory_mb)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
         if self._process is not None:
             self._process.kill()
-            self._process.join(timeout=5)
-        self._process = self._conn = None
+            self._process.wait(timeout=10)
+            for stream in (self._process.stdin, self._process.stdout):
+                stream.close()
+        self._process = None
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1], int(sys.argv[2]))

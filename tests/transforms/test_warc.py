@@ -98,3 +98,27 @@ def test_oversized_record_is_skipped_unread(per_record_gzip):
     types, failures = read(per_record_gzip, WarcLimits(max_record_bytes=20_000))
     assert failures and {f[0] for f in failures} == {"too_large"}
     assert sum(types.values()) + len(failures) == sum(intact.values())
+
+
+def response_record(http: bytes) -> bytes:
+    return (b"WARC/1.1\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:1>\r\n"
+            b"WARC-Target-URI: http://x.example/\r\nContent-Type: application/http; msgtype=response\r\n"
+            b"Content-Length: " + str(len(http)).encode() + b"\r\n\r\n" + http + b"\r\n\r\n")
+
+
+def test_gzip_content_encoding_and_chunked_bodies_are_decoded():
+    page = "<html><body><p>Grüße, ein gzip-kodierter Körper.</p></body></html>".encode()
+    gz = gzip.compress(page)
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(gz), gz)
+    http = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Encoding: gzip\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + chunked)
+    (doc,) = list(iter_warc(io.BytesIO(response_record(http)), "f.warc"))
+    assert doc.html == page and doc.charset == "utf-8" and doc.http_status == 200
+
+
+def test_broken_gzip_body_is_a_failure_of_that_record_only():
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n\r\n" + b"\x1f\x8b\x08garbage"
+    good = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>fine</p>"
+    items = list(iter_warc(io.BytesIO(response_record(http) + response_record(good)), "f.warc"))
+    assert isinstance(items[0], ReadFailure) and items[0].kind.value == "decompression"
+    assert isinstance(items[1], Document) and items[1].html == b"<p>fine</p>"

@@ -79,7 +79,7 @@ class _Accountant:
     def __init__(self, stage: str, options: StageOptions):
         self.stage, self.options = stage, options
         self.stats = StageStats(stage)
-        self._last_log = time.monotonic()
+        self._started = self._last_log = time.monotonic()
         self._total_seen = 0
 
     def outputs(self, doc: Document | ReadFailure, outcome: Document | Drop | Failure) -> Iterable[Any]:
@@ -104,9 +104,8 @@ class _Accountant:
     def maybe_log_progress(self) -> None:
         now = time.monotonic()
         if now - self._last_log >= PROGRESS_EVERY_S:
-            rate = self._total_seen / max(self.stats.seconds, 1e-9) if self.stats.seconds else 0.0
-            log.info("stage %s: %d documents in this worker, %.0f docs/s of stage time",
-                     self.stage, self._total_seen, rate)
+            log.info("stage %s: %d documents so far in this bundle, %.1f docs/s",
+                     self.stage, self._total_seen, self._total_seen / (now - self._started))
             self._last_log = now
 
     def flush(self) -> Iterable[Any]:
