@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -207,6 +208,7 @@ def extraction_calibration(generated: Path, backend: str, repeats: int = 3) -> l
     """
     from tokenmill.transforms.extract import ExtractConfig, decode_html, extract_main_text
 
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)   # it logs every page it rejects
     cfg = ExtractConfig(backend=backend)
     sets = {"generated (bench/generate.py)": _html_pages(sorted(generated.glob("*.warc.gz"))[:1], 400)}
     for label, names in REAL_CRAWLS.items():
@@ -241,19 +243,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-file", type=int, default=10_000, help="pages per generated WARC file")
     parser.add_argument("--pages-in-dump", type=float, default=3e9, help="pages in one Common Crawl crawl")
     parser.add_argument("--vcpus-per-worker", type=int, default=4, help="vCPUs of one cluster worker (n2-standard-4)")
-    parser.add_argument("--out", type=Path, default=Path("bench/out/scale"))
+    parser.add_argument("--out", type=Path, default=Path("bench/out/scale"), help="generated inputs and runs")
+    parser.add_argument("--tag", default="", help="names this configuration's run directories and results file")
+    parser.add_argument("--from-results", type=Path, nargs="+", metavar="JSON",
+                        help="print the tables from earlier runs' results files (same config) instead of running")
     args = parser.parse_args(argv)
 
-    runs = []
-    for docs in sorted(args.docs):
+    runs = [r for path in args.from_results for r in json.loads(path.read_text())] if args.from_results else []
+    for docs in [] if args.from_results else sorted(args.docs):
         inputs, _ = generated_input(args.out, docs, args.per_file)
         for workers in sorted(args.workers):
-            result = run_once(inputs, args.out / f"run-{docs}-w{workers}", workers, args.config, args.overrides)
+            name = f"run{'-' + args.tag if args.tag else ''}-{docs}-w{workers}"
+            result = run_once(inputs, args.out / name, workers, args.config, args.overrides)
             runs.append({"pages": docs, "workers": workers, **result})
             print(f"{docs:,} pages, {workers} worker(s): {result['seconds']:.0f} s, "
                   f"peak {result['peak_tree_mb']:.0f} MiB", file=sys.stderr)
-            (args.out / "results.json").write_text(json.dumps(runs, indent=1))
+            (args.out / f"results{'-' + args.tag if args.tag else ''}.json").write_text(json.dumps(runs, indent=1))
 
+    runs.sort(key=lambda r: (r["pages"], r["workers"]))
     stages_on = [s["name"] for s in runs[0]["report"]["stages"]]
     print(f"config {args.config} {' '.join(args.overrides)}; stages: {', '.join(stages_on)}; "
           f"{os.cpu_count()} CPUs; inputs from bench/generate.py (seed 0)")
@@ -265,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                 capacity_rows(largest, args.pages_in_dump, args.vcpus_per_worker))
     backend = _backend(args)
     print_table(f"Extraction ({backend}) alone, CPU per page: generated vs real pages (x_generated: ratio)",
-                extraction_calibration(args.out / f"gen{min(args.docs)}", backend))
+                extraction_calibration(args.out / f"gen{runs[0]['pages']}", backend))
     return 0
 
 
