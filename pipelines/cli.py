@@ -182,6 +182,9 @@ def _cmd_config(args) -> int:
 def _cmd_run(args, beam_args: list[str]) -> int:
     cfg = _load_config(args)
     options = beam_options(beam_args)
+    if args.detach and (options.get_all_options().get("environment_type") or "").upper() == "LOOPBACK":
+        raise UsageError("--detach with --environment_type=LOOPBACK: the workers run inside this process, "
+                         "so the job would die when it returns")
     _check_inputs(args.input)
     from tokenmill.pipelines.config import versions
     from tokenmill.pipelines.report import write_pending

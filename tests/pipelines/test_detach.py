@@ -40,3 +40,10 @@ def test_detached_run_then_report_build(tmp_path, capsys):
 def test_report_build_needs_a_detached_run(tmp_path, capsys):
     assert main(["report", "--build", str(tmp_path)]) == USAGE_ERROR
     assert "--build is for runs started with --detach" in capsys.readouterr().err
+
+
+def test_detach_refuses_loopback_workers(tmp_path, capsys):
+    code = main(["run", "--input", str(SAMPLE_WARC), "--output", str(tmp_path / "out"), "--detach",
+                 "--runner=PortableRunner", "--job_endpoint=localhost:1", "--environment_type=LOOPBACK"])
+    assert code == USAGE_ERROR and "workers run inside this process" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
