@@ -216,15 +216,16 @@ def extraction_calibration(generated: Path, backend: str, repeats: int = 3) -> l
     rows = []
     for label, pages in sets.items():
         extract_main_text("<html><body><p>warm up</p></body></html>", "", cfg)
-        started = time.process_time()
+        started, chars = time.process_time(), 0
         for _ in range(repeats):
             for d in pages:
-                extract_main_text(decode_html(d.html, d.charset)[0], d.url, cfg)
+                chars += len(extract_main_text(decode_html(d.html, d.charset)[0], d.url, cfg) or "")
         per_page = (time.process_time() - started) / (repeats * len(pages))
         rows.append({"pages": label, "n": len(pages), "html_KiB": sum(len(d.html) for d in pages) / len(pages) / 1024,
-                     "cpu_ms_per_page": 1e3 * per_page})
+                     "text_chars": chars / (repeats * len(pages)), "cpu_ms_per_page": 1e3 * per_page})
     for row in rows:
         row["x_generated"] = row["cpu_ms_per_page"] / rows[0]["cpu_ms_per_page"]
+        row["x_chars"] = row["text_chars"] / rows[0]["text_chars"]
     return rows
 
 
