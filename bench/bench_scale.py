@@ -229,6 +229,32 @@ def extraction_calibration(generated: Path, backend: str, repeats: int = 3) -> l
     return rows
 
 
+BYTES_STAGES, HTML_STAGES = ("read",), ("extract",)   # cost follows WARC bytes / HTML parsing; the rest text
+
+
+def crawl_capacity_rows(run: dict, calibration: list[dict], pages_in_dump: float, vcpus_per_worker: int) -> list[dict]:
+    """The capacity table with each stage's cost per page scaled from generated to Common Crawl pages.
+
+    Factors from the calibration measured in the same run (its Common Crawl row): extraction by its
+    CPU ratio, reading by the HTML size ratio, text stages (url, language, quality, ...) by the
+    extracted-text length ratio; the runner's per-element overhead stays as measured.
+    """
+    crawl = calibration[1]
+    factors = {"read": crawl["html_KiB"] / calibration[0]["html_KiB"], "extract": crawl["x_generated"],
+               "runner (rest)": 1.0}
+    rows = []
+    for row in capacity_rows(run, pages_in_dump, vcpus_per_worker)[1:]:
+        factor = factors.get(row["what"], crawl["x_chars"])
+        rows.append({"what": row["what"], "factor": factor, "cpu_ms_per_page": row["cpu_ms_per_page"] * factor})
+    total = sum(r["cpu_ms_per_page"] for r in rows)
+    rows.insert(0, {"what": "whole pipeline", "factor": "", "cpu_ms_per_page": total})
+    for r in rows:
+        vcpu_h = pages_in_dump * r["cpu_ms_per_page"] / 1e3 / 3600
+        r.update({"vCPU_hours": vcpu_h, f"workers_x{vcpus_per_worker}vCPU_hours": vcpu_h / vcpus_per_worker,
+                  "share": r["cpu_ms_per_page"] / total})
+    return rows
+
+
 def _backend(args) -> str:
     """The extraction backend the runs used (the config, then --set overrides)."""
     from tokenmill.pipelines.config import load_config
@@ -272,8 +298,12 @@ def main(argv: list[str] | None = None) -> int:
     print_table(f"Capacity at that CPU cost per page: {args.pages_in_dump:,.0f} pages",
                 capacity_rows(largest, args.pages_in_dump, args.vcpus_per_worker))
     backend = _backend(args)
+    calibration = extraction_calibration(args.out / f"gen{runs[0]['pages']}", backend)
     print_table(f"Extraction ({backend}) alone, CPU per page: generated vs real pages (x_generated: ratio)",
-                extraction_calibration(args.out / f"gen{runs[0]['pages']}", backend))
+                calibration)
+    print_table(f"Capacity for {args.pages_in_dump:,.0f} Common Crawl pages (per-stage cost scaled by the "
+                "calibration's Common Crawl row)",
+                crawl_capacity_rows(largest, calibration, args.pages_in_dump, args.vcpus_per_worker))
     return 0
 
 
