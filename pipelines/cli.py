@@ -192,7 +192,11 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     from tokenmill.pipelines.run import run_job
 
     print(f"tokenmill: running on {', '.join(args.input)} -> {args.output}", file=sys.stderr)
-    result = run_job(args.input, args.output, cfg, options, wait=not args.detach)
+    from tokenmill.transforms.typed_config import ConfigError
+    try:
+        result = run_job(args.input, args.output, cfg, options, wait=not args.detach)
+    except ConfigError as err:   # found while running, e.g. a vocabulary the data cannot support
+        raise UsageError(str(err)) from None
     run = {
         "started": result.started, "finished": result.finished,
         "seconds": None if args.detach else round(result.seconds, 2),

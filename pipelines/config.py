@@ -14,11 +14,14 @@ from pathlib import Path
 import yaml
 
 from tokenmill.pipelines.stages import STAGES
+from tokenmill.transforms.dedup import ExactDedupConfig, NearDedupConfig
 from tokenmill.transforms.extract import ExtractConfig
 from tokenmill.transforms.language import LanguageConfig
 from tokenmill.transforms.quality import QualityConfig
+from tokenmill.transforms.pii_config import PIIConfig
 from tokenmill.transforms.readers import InputConfig
 from tokenmill.transforms.url_filter import UrlFilterConfig
+from tokenmill.transforms.tokenize import TokenizeConfig
 from tokenmill.transforms.typed_config import ConfigError, apply_override, build, load_yaml_file, to_dict
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -48,7 +51,11 @@ class RunConfig:
     language: LanguageConfig = field(default_factory=LanguageConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
+    pii: PIIConfig = field(default_factory=PIIConfig)
+    exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
+    near_dedup: NearDedupConfig = field(default_factory=NearDedupConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.filters.order if s not in STAGES]

@@ -1,7 +1,8 @@
 """The `tokenmill run` job: the pipeline recipe, and running it to a report.
 
 The chain reads like the recipe: read the dumps, classify records, extract text, then the
-filter stages in the configured order, then write. Each stage's drops, errors and stats go to
+filter stages in the configured order, then write the kept documents and tokenize them
+(tokenizer, token shards, manifest). Each stage's drops, errors and stats go to
 the ledger, which writes them beside the kept documents; the report is built from those files
 after the job, so it is the same on every runner.
 """
@@ -9,6 +10,7 @@ after the job, so it is the same on every runner.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -22,22 +24,30 @@ from tokenmill.pipelines.stages import STAGES
 from tokenmill.transforms.beam.ledger import Ledger
 from tokenmill.transforms.beam.read import ReadInputs
 from tokenmill.transforms.beam.stage import ApplyFilter
+from tokenmill.transforms.beam.tokenize import TokenizeDocs
 from tokenmill.transforms.beam.write import WriteDocs
 from tokenmill.transforms.extract import ExtractStep
+from tokenmill.transforms.pii import make_scrubber
 from tokenmill.transforms.readers import record_check
 from tokenmill.transforms.steps import check_step
+
+log = logging.getLogger("tokenmill")
 
 OUTPUT_PARTS = ("docs", "stats", "errors", "rejected", "report", "tokens", "tokenizer")
 
 
-def _no_scrubbing() -> "callable":
-    # Placeholder until the PII stage provides the scrubber for text leaving the pipeline.
-    return lambda text: text
+def scrubber_factory(cfg: RunConfig):
+    """What the ledger builds once per worker to scrub text leaving the pipeline outside docs/:
+    the PII stage's own detection and operators (identity when `pii.enabled` is false)."""
+    return functools.partial(make_scrubber, cfg.pii)
 
 
 def build_pipeline(pipeline: beam.Pipeline, inputs: list[str], out_dir: str, cfg: RunConfig) -> list[str]:
     """Adds the whole job to `pipeline`; returns the stage names in order (for the report)."""
-    ledger = Ledger(out_dir, _no_scrubbing, cfg.output.samples_per_reason, cfg.output.keep_rejected)
+    if cfg.pii.enabled and "pii" not in cfg.filters.order:
+        log.warning("pii is enabled but not in filters.order: kept documents are written unscrubbed "
+                    "(rejects, report samples and errors are still scrubbed)")
+    ledger = Ledger(out_dir, scrubber_factory(cfg), cfg.output.samples_per_reason, cfg.output.keep_rejected)
     records = pipeline | "ReadInputs" >> ReadInputs(inputs, cfg.input, ledger)
     docs = records | "ClassifyRecords" >> ApplyFilter("read", check_step(record_check, cfg.input), ledger)
     docs = docs | "ExtractText" >> ApplyFilter("extract", functools.partial(ExtractStep, cfg.extract), ledger,
@@ -47,6 +57,8 @@ def build_pipeline(pipeline: beam.Pipeline, inputs: list[str], out_dir: str, cfg
         if spec.enabled(cfg):
             docs = docs | spec.label >> spec.build(cfg, ledger)
     docs | "WriteDocs" >> WriteDocs(out_dir, cfg.output.docs_shards)
+    if cfg.tokenize.enabled:
+        docs | "Tokenize" >> TokenizeDocs(out_dir, cfg.tokenize)
     ledger.write(pipeline)
     return ledger.stages
 

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Callable
 
 import apache_beam as beam
 
+from tokenmill.transforms.beam.exact_dedup import ExactDedup
+from tokenmill.transforms.beam.near_dedup import NearDedup
+
 if TYPE_CHECKING:
     from tokenmill.pipelines.config import RunConfig
     from tokenmill.transforms.beam.ledger import Ledger
@@ -54,3 +57,23 @@ def _build_quality(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
 STAGES["url"] = StageSpec("FilterUrls", _build_url, lambda cfg: cfg.url.enabled)
 STAGES["language"] = StageSpec("IdentifyLanguage", _build_language, lambda cfg: cfg.language.enabled)
 STAGES["quality"] = StageSpec("FilterQuality", _build_quality, lambda cfg: cfg.quality.enabled)
+
+
+def _build_pii(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
+    from tokenmill.transforms.beam.pii import ScrubPII   # presidio and spaCy load only when used
+    return ScrubPII(cfg.pii, ledger)
+
+
+STAGES["pii"] = StageSpec("ScrubPII", _build_pii, lambda cfg: cfg.pii.enabled)
+
+
+def _build_exact_dedup(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
+    return ExactDedup(cfg.exact_dedup, ledger)
+
+
+def _build_near_dedup(cfg: "RunConfig", ledger: "Ledger") -> beam.PTransform:
+    return NearDedup(cfg.near_dedup, ledger)
+
+
+STAGES["exact_dedup"] = StageSpec("DedupExact", _build_exact_dedup, lambda cfg: cfg.exact_dedup.enabled)
+STAGES["near_dedup"] = StageSpec("DedupNear", _build_near_dedup, lambda cfg: cfg.near_dedup.enabled)

@@ -74,6 +74,7 @@ class DropReason(str, enum.Enum):
     FINEWEB_LIST_RATIO = "fineweb_list_ratio"          # newlines per word
     # dedup
     EXACT_DUPLICATE = "exact_duplicate"
+    URL_DUPLICATE = "url_duplicate"        # exact_dedup.by_url: another document has the same URL
     NEAR_DUPLICATE = "near_duplicate"
     # toxicity
     TOXIC = "toxic"

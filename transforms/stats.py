@@ -96,7 +96,7 @@ class StageStats:
     def _sample(self, reason: str, doc: Document, detail: str, k: int) -> None:
         # Bottom-k by stable hash: a uniform sample that is the same for any split into bundles.
         heap = self.samples.setdefault(reason, [])
-        sample = Sample(stable_hash(doc.id), doc.id, doc.url, doc.text[:SAMPLE_CHARS], detail)
+        sample = Sample(stable_hash(doc.id), doc.id, doc.url, clip(doc.text), detail)
         if len(heap) < k:
             heap.append(sample)
         elif sample.rank < max(s.rank for s in heap):
@@ -144,6 +144,15 @@ class StageStats:
             histograms={n: Histogram(tuple(h["edges"]), h["counts"]) for n, h in data.get("histograms", {}).items()},
             categories={n: Counter(c) for n, c in data.get("categories", {}).items()},
         )
+
+
+def clip(text: str, limit: int = SAMPLE_CHARS) -> str:
+    """The start of `text`, cut at whitespace so that no word is cut in half: the PII scrubber the
+    ledger applies to samples cannot recognise half an email address or card number."""
+    if len(text) <= limit:
+        return text
+    cut = max(text.rfind(c, 0, limit + 1) for c in " \n\t\r\u00a0")
+    return text[:cut] if cut > 0 else ""
 
 
 def signal_value(doc: Document, name: str) -> float:

@@ -1,4 +1,8 @@
-"""End to end: `tokenmill run` on real WARC files, damaged files, and two runner modes."""
+"""End to end: `tokenmill run` on real WARC files, damaged files, and two runner modes.
+
+These runs check the backbone (reading, extraction, accounting, outputs), so most switch the
+filter stages off; the whole recipe runs in tests/e2e/
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from tokenmill.transforms.schemas import DOC_SCHEMA
 from testdata import WARC_DIR, run_cli
 
 pytestmark = pytest.mark.e2e
+NO_FILTERS = ("--set", "filters.order=[]", "--set", "tokenize.enabled=false")
 
 
 def docs_of(out: Path) -> dict[str, str]:
@@ -30,7 +35,8 @@ def errors_of(out: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("real") / "out"
-    result = run_cli("run", "--input", str(WARC_DIR / "*.gz"), "--output", str(out), "--config", "tiny")
+    result = run_cli("run", "--input", str(WARC_DIR / "*.gz"), "--output", str(out), "--config", "tiny",
+                     *NO_FILTERS)
     assert result.returncode == 0, result.stderr
     return out
 
@@ -80,7 +86,7 @@ def test_damaged_inputs_are_counted_and_the_job_goes_on(tmp_path):
     inputs.mkdir()
     write_damaged_inputs(inputs)
     out = tmp_path / "out"
-    result = run_cli("run", "--input", str(inputs / "*"), "--output", str(out), "--config", "tiny")
+    result = run_cli("run", "--input", str(inputs / "*"), "--output", str(out), "--config", "tiny", *NO_FILTERS)
     assert result.returncode == 0, result.stderr
     report = load_report(str(out))
     assert invariant_problems(report) == []
@@ -109,7 +115,7 @@ def test_same_docs_in_memory_and_with_two_processes(tmp_path):
                          f"--direct_running_mode={mode}", *extra)
         assert result.returncode == 0, result.stderr
     a, b = docs_of(outs["in_memory"]), docs_of(outs["multi_processing"])
-    assert len(a) > 40 and a == b
+    assert len(a) > 20 and a == b   # the tiny recipe with its filters: about 30 of 53 pages kept
     ra, rb = load_report(str(outs["in_memory"])), load_report(str(outs["multi_processing"]))
     strip = lambda r: [(s["name"], s["seen"], s["kept"], s["dropped"], s["errors"], s["samples"]) for s in r["stages"]]
     assert strip(ra) == strip(rb)
