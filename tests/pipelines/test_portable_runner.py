@@ -6,7 +6,8 @@ machines) unpickle and run them, reading inputs and writing outputs from their o
 directory. This test starts Beam's own Python job service and an external worker pool as
 separate processes on loopback (Beam 2.77, as measured in DESIGN.md), runs `tokenmill run` with
 `--environment_type=LOOPBACK` and with `EXTERNAL` workers on real WARC files, and checks that the
-kept documents and the report's stage figures equal a DirectRunner run of the same input. Every
+kept documents, the report's figures, the rejects, the dead letters and the token shards (their
+sha256 in the manifest) equal a DirectRunner run of the same input. Every
 process it starts lives in its own session and is killed, with its children, when the fixture
 ends, even when a test fails; the finalizer then checks that none is left.
 
@@ -34,7 +35,7 @@ VENV_BIN = Path(sys.executable).parent          # not resolved: the venv's pytho
 TOKENMILL = VENV_BIN / "tokenmill"
 START_TIMEOUT_S = 90
 RUN_TIMEOUT_S = 300
-TIMING_KEYS = ("seconds", "docs_per_s")          # the only report figures allowed to differ
+TIMING_KEY = re.compile(r"(^|_)seconds$|^docs_per_s$")   # the only report figures allowed to differ
 
 pytestmark = pytest.mark.e2e
 
@@ -154,11 +155,21 @@ def _side_outputs(out_dir: Path) -> tuple[set, list[str]]:
     return rejected, errors
 
 
+def _without_timings(value):
+    """The value with every timing entry (`seconds`, `sign_seconds`, `docs_per_s`, ...) removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if not TIMING_KEY.search(k)}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
 def _report_figures(out_dir: Path) -> dict:
     report = json.loads((out_dir / "report" / "report.json").read_text())
-    stages = [{k: v for k, v in stage.items() if k not in TIMING_KEYS} for stage in report["stages"]]
     files_records_bytes = {k: report["input"][k] for k in ("files", "records", "bytes")}
-    return {"input": files_records_bytes, "stages": stages, "output": report["output"]}
+    manifest = out_dir / "tokens" / "manifest.json"   # tokenizer and shard sha256s: byte-identical output
+    return {"input": files_records_bytes, "stages": _without_timings(report["stages"]), "output": report["output"],
+            "manifest": json.loads(manifest.read_text()) if manifest.exists() else None}
 
 
 @pytest.fixture(scope="module")
