@@ -19,7 +19,6 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from tokenmill.pipelines.run import _no_scrubbing
 from tokenmill.transforms.beam.ledger import Ledger
 from tokenmill.transforms.beam.write import WriteDocs
 from tokenmill.transforms.document import Document
@@ -39,6 +38,11 @@ def substitute(rng: random.Random, tokens: list[str], count: int) -> list[str]:
     return out
 
 
+def no_scrubbing():
+    """The ledger's scrubber for these synthetic documents, which hold no personal data."""
+    return lambda text: text
+
+
 @dataclass
 class RunResult:
     kept: dict[str, tuple[str, int]]                # id -> (cluster_id, cluster_size)
@@ -51,7 +55,7 @@ def run_stages(docs: list[Document], stages, out_dir: Path, options: list[str] |
     out = str(out_dir)
     pipeline_options = PipelineOptions(["--runner=DirectRunner", *(options or [])])
     with TestPipeline(options=pipeline_options) as p:
-        ledger = Ledger(out, _no_scrubbing, samples_per_reason=3, keep_rejected=True)
+        ledger = Ledger(out, no_scrubbing, samples_per_reason=3, keep_rejected=True)
         pcoll = p | "Create" >> beam.Create(docs)
         for label, make in stages:
             pcoll = pcoll | label >> make(ledger)
