@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import print_table  # noqa: E402
 from generate import DATA, generate  # noqa: E402
 
+from tokenmill.pipelines.report import invariant_problems  # noqa: E402
+
 SAMPLE_EVERY_S = 0.5
 
 
@@ -115,12 +117,14 @@ def run_once(inputs: Path, out: Path, workers: int, config: str, overrides: list
         code = proc.wait()
         sampler.stop()
     seconds, cpu = time.perf_counter() - started, _children_cpu_s() - cpu_before
-    if code != 0:
+    report_path = out / "report" / "report.json"
+    if code not in (0, 1) or not report_path.exists():   # 1: the run finished but its accounting broke
         raise SystemExit(f"{' '.join(argv)} failed ({code}); see {log}")
-    report = json.loads((out / "report" / "report.json").read_text())
+    report = json.loads(report_path.read_text())
     load = sum(sampler.loads) / len(sampler.loads) if sampler.loads else os.getloadavg()[0]
     return {"seconds": seconds, "cpu_seconds": cpu, "load": load, "peak_tree_mb": sampler.peak_sum,
-            "peak_one_mb": sampler.peak_one, "processes": sampler.peak_procs, "report": report}
+            "peak_one_mb": sampler.peak_one, "processes": sampler.peak_procs, "report": report,
+            "invariant_problems": invariant_problems(report)}
 
 
 def _children_cpu_s() -> float:
@@ -140,20 +144,32 @@ def scale_rows(runs: list[dict]) -> list[dict]:
                      "cpu_s": r["cpu_seconds"], "cpu_ms_per_page": 1e3 * r["cpu_seconds"] / r["pages"],
                      "load": r["load"], "pages_per_s": rate, "x_rate": rate / ref_rate,
                      "peak_tree_MiB": r["peak_tree_mb"], "x_mem": r["peak_tree_mb"] / ref["peak_tree_mb"],
-                     "largest_proc_MiB": r["peak_one_mb"], "procs": r["processes"]})
+                     "largest_proc_MiB": r["peak_one_mb"], "procs": r["processes"],
+                     "accounting": "holds" if not r.get("invariant_problems") else "BROKEN"})
     return rows
 
 
+RUNNER = "runner and unattributed"   # Beam's encoding, shuffles (dedup), writes, tokenize, start-up
+
+
+def _stage_seconds(stage: dict) -> float:
+    """A stage's own time: its step time, or for shuffle-based stages (dedup, with no step) the
+    timings they report in `extra` (e.g. near_dedup's `sign_seconds`)."""
+    return stage["seconds"] or sum(v for k, v in stage["extra"].items() if k.endswith("_seconds"))
+
+
 def stage_rows(run: dict) -> list[dict]:
-    """Per-stage cost per crawled page; the runner's share is what no stage's step accounts for."""
+    """Per-stage cost per crawled page; the rest of wall x workers is the runner's and unattributed."""
     stages, pages = run["report"]["stages"], run["pages"]
     busy = run["seconds"] * run["workers"]
-    rows = [{"stage": s["name"], "seen": s["seen"], "kept": s["kept"], "stage_s": s["seconds"],
-             "us_per_page": 1e6 * s["seconds"] / pages,
-             "us_per_seen": 1e6 * s["seconds"] / s["seen"] if s["seen"] else 0.0,
-             "share": s["seconds"] / busy} for s in stages]
-    runner = busy - sum(s["seconds"] for s in stages)
-    rows.append({"stage": "runner (rest)", "seen": "", "kept": "", "stage_s": runner,
+    rows = []
+    for s in stages:
+        seconds = _stage_seconds(s)
+        rows.append({"stage": s["name"], "seen": s["seen"], "kept": s["kept"], "stage_s": seconds,
+                     "us_per_page": 1e6 * seconds / pages, "us_per_seen": 1e6 * seconds / s["seen"] if s["seen"] else 0.0,
+                     "share": seconds / busy})
+    runner = busy - sum(r["stage_s"] for r in rows)
+    rows.append({"stage": RUNNER, "seen": "", "kept": "", "stage_s": runner,
                  "us_per_page": 1e6 * runner / pages, "us_per_seen": "", "share": runner / busy})
     return rows
 
@@ -229,9 +245,6 @@ def extraction_calibration(generated: Path, backend: str, repeats: int = 3) -> l
     return rows
 
 
-BYTES_STAGES, HTML_STAGES = ("read",), ("extract",)   # cost follows WARC bytes / HTML parsing; the rest text
-
-
 def crawl_capacity_rows(run: dict, calibration: list[dict], pages_in_dump: float, vcpus_per_worker: int) -> list[dict]:
     """The capacity table with each stage's cost per page scaled from generated to Common Crawl pages.
 
@@ -241,7 +254,7 @@ def crawl_capacity_rows(run: dict, calibration: list[dict], pages_in_dump: float
     """
     crawl = calibration[1]
     factors = {"read": crawl["html_KiB"] / calibration[0]["html_KiB"], "extract": crawl["x_generated"],
-               "runner (rest)": 1.0}
+               RUNNER: 1.0}
     rows = []
     for row in capacity_rows(run, pages_in_dump, vcpus_per_worker)[1:]:
         factor = factors.get(row["what"], crawl["x_chars"])
