@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -71,9 +72,10 @@ def tree_rss_mb(root: int) -> tuple[float, float, int]:
 class TreeMemorySampler(threading.Thread):
     """Samples the RSS of a process tree until stopped; keeps the peaks."""
 
-    def __init__(self, root: int):
+    def __init__(self, root: int, max_mb: float = 0.0):
         super().__init__(daemon=True)
         self.root, self.peak_sum, self.peak_one, self.peak_procs = root, 0.0, 0.0, 0
+        self.max_mb, self.stopped_for_memory = max_mb, False
         self.loads: list[float] = []
         self._stop_event = threading.Event()
 
@@ -83,6 +85,10 @@ class TreeMemorySampler(threading.Thread):
             self.peak_sum, self.peak_one = max(self.peak_sum, total), max(self.peak_one, largest)
             self.peak_procs = max(self.peak_procs, procs)
             self.loads.append(os.getloadavg()[0])   # the machine is shared: say how busy it was
+            if self.max_mb and total > self.max_mb and not self.stopped_for_memory:
+                # The machine is shared: stop the run (its own session) before it starves others.
+                self.stopped_for_memory = True
+                os.killpg(self.root, signal.SIGKILL)
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -103,7 +109,7 @@ def generated_input(root: Path, docs: int, per_file: int) -> tuple[Path, dict]:
     return out, records
 
 
-def run_once(inputs: Path, out: Path, workers: int, config: str, overrides: list[str]) -> dict:
+def run_once(inputs: Path, out: Path, workers: int, config: str, overrides: list[str], max_mb: float = 0.0) -> dict:
     argv = [sys.executable, "-m", "tokenmill.pipelines.cli", "run", "--input", str(inputs / "*.warc.gz"),
             "--output", str(out), "--config", config, *[a for o in overrides for a in ("--set", o)],
             "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
@@ -111,12 +117,15 @@ def run_once(inputs: Path, out: Path, workers: int, config: str, overrides: list
     out.parent.mkdir(parents=True, exist_ok=True)
     started, cpu_before = time.perf_counter(), _children_cpu_s()
     with open(log, "wb") as log_file:
-        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
-        sampler = TreeMemorySampler(proc.pid)
+        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        sampler = TreeMemorySampler(proc.pid, max_mb)
         sampler.start()
         code = proc.wait()
         sampler.stop()
     seconds, cpu = time.perf_counter() - started, _children_cpu_s() - cpu_before
+    if sampler.stopped_for_memory:
+        raise SystemExit(f"stopped {' '.join(argv)} after {seconds:.0f} s: the process tree passed "
+                         f"--max-mb {max_mb:.0f} MiB (peak {sampler.peak_sum:.0f} MiB)")
     report_path = out / "report" / "report.json"
     if code not in (0, 1) or not report_path.exists():   # 1: the run finished but its accounting broke
         raise SystemExit(f"{' '.join(argv)} failed ({code}); see {log}")
@@ -284,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages-in-dump", type=float, default=3e9, help="pages in one Common Crawl crawl")
     parser.add_argument("--vcpus-per-worker", type=int, default=4, help="vCPUs of one cluster worker (n2-standard-4)")
     parser.add_argument("--out", type=Path, default=Path("bench/out/scale"), help="generated inputs and runs")
+    parser.add_argument("--max-mb", type=float, default=12_000, help="stop a run whose process tree passes this RSS")
     parser.add_argument("--tag", default="", help="names this configuration's run directories and results file")
     parser.add_argument("--from-results", type=Path, nargs="+", metavar="JSON",
                         help="print the tables from earlier runs' results files (same config) instead of running")
@@ -294,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         inputs, _ = generated_input(args.out, docs, args.per_file)
         for workers in sorted(args.workers):
             name = f"run{'-' + args.tag if args.tag else ''}-{docs}-w{workers}"
-            result = run_once(inputs, args.out / name, workers, args.config, args.overrides)
+            result = run_once(inputs, args.out / name, workers, args.config, args.overrides, args.max_mb)
             runs.append({"pages": docs, "workers": workers, **result})
             print(f"{docs:,} pages, {workers} worker(s): {result['seconds']:.0f} s, "
                   f"peak {result['peak_tree_mb']:.0f} MiB", file=sys.stderr)
