@@ -120,8 +120,12 @@ def run_once(inputs: Path, out: Path, workers: int, config: str, overrides: list
         proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
         sampler = TreeMemorySampler(proc.pid, max_mb)
         sampler.start()
-        code = proc.wait()
-        sampler.stop()
+        try:
+            code = proc.wait()
+        finally:   # interrupted (Ctrl-C, SIGTERM): the run, in its own session, goes with us
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            sampler.stop()
     seconds, cpu = time.perf_counter() - started, _children_cpu_s() - cpu_before
     if sampler.stopped_for_memory:
         raise SystemExit(f"stopped {' '.join(argv)} after {seconds:.0f} s: the process tree passed "
@@ -298,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-results", type=Path, nargs="+", metavar="JSON",
                         help="print the tables from earlier runs' results files (same config) instead of running")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # run the cleanup in run_once
 
     runs = [r for path in args.from_results for r in json.loads(path.read_text())] if args.from_results else []
     for docs in [] if args.from_results else sorted(args.docs):
