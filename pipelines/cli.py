@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 
 USAGE_ERROR = 2
 
@@ -55,6 +54,9 @@ def _run_parser(sub) -> None:
     p.add_argument("--input", nargs="+", required=True, metavar="PATH_OR_GLOB",
                    help="data files, globs or Common Crawl listings (warc.paths.gz); local, gs:// or s3://")
     p.add_argument("--output", required=True, metavar="DIR", help="output directory (created; earlier results replaced)")
+    p.add_argument("--detach", action="store_true",
+                   help="return once the runner has accepted the job (Dataflow Flex Templates, long cluster jobs); "
+                        "when it has finished, 'tokenmill report --build DIR' writes the report")
     _config_args(p)
 
 
@@ -74,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         "two runs; --train-log attaches a training run's loss curve to the report."))
     report.add_argument("dirs", nargs="+", metavar="DIR", help="a run's output directory (two with --compare)")
     report.add_argument("--compare", action="store_true", help="show what changed between two runs")
+    report.add_argument("--build", action="store_true",
+                        help="write the report of a run started with --detach, once its job has finished")
     report.add_argument("--html", action="store_true", help="print the path of the HTML report")
     report.add_argument("--open", action="store_true", help="open the HTML report in a browser")
     report.add_argument("--train-log", metavar="PATH", help=(
@@ -178,32 +182,34 @@ def _cmd_config(args) -> int:
 def _cmd_run(args, beam_args: list[str]) -> int:
     cfg = _load_config(args)
     options = beam_options(beam_args)
+    if args.detach and (options.get_all_options().get("environment_type") or "").upper() == "LOOPBACK":
+        raise UsageError("--detach with --environment_type=LOOPBACK: the workers run inside this process, "
+                         "so the job would die when it returns")
     _check_inputs(args.input)
     from tokenmill.pipelines.config import versions
-    from tokenmill.pipelines.report import build_report, invariant_problems, write_report
-    from tokenmill.pipelines.report_cli import print_summary
+    from tokenmill.pipelines.report import write_pending
+    from tokenmill.pipelines.report_cli import finish_report
     from tokenmill.pipelines.run import run_job
 
     print(f"tokenmill: running on {', '.join(args.input)} -> {args.output}", file=sys.stderr)
     from tokenmill.transforms.typed_config import ConfigError
     try:
-        result = run_job(args.input, args.output, cfg, options)
+        result = run_job(args.input, args.output, cfg, options, wait=not args.detach)
     except ConfigError as err:   # found while running, e.g. a vocabulary the data cannot support
         raise UsageError(str(err)) from None
-    report = build_report(args.output, result.stages, {
-        "started": result.started, "finished": result.finished, "seconds": round(result.seconds, 2),
+    run = {
+        "started": result.started, "finished": result.finished,
+        "seconds": None if args.detach else round(result.seconds, 2),
         "runner": result.runner, "config": args.config, "overrides": args.overrides,
         "config_sha256": _sha256_of(args.output, "config.resolved.yaml"), "version": _version(),
         "versions": versions(),
-    }, args.input)
-    _, html = write_report(args.output, report)
-    print_summary(report)
-    problems = invariant_problems(report)
-    for problem in problems:
-        print(f"tokenmill: accounting invariant broken: {problem}", file=sys.stderr)
-    print(f"tokenmill: report at {html} (took {time.strftime('%H:%M:%S', time.gmtime(result.seconds))})",
-          file=sys.stderr)
-    return 1 if problems else 0
+    }
+    if args.detach:
+        write_pending(args.output, result.stages, run, args.input)
+        print(f"tokenmill: job submitted to {result.runner}; when it has finished, write its report with: "
+              f"tokenmill report --build {args.output}", file=sys.stderr)
+        return 0
+    return finish_report(args.output, result.stages, run, args.input)
 
 
 def _sha256_of(out_dir: str, name: str) -> str:

@@ -24,6 +24,8 @@ from tokenmill.pipelines.report_sources import (docs_rows, manifest_rows, read_m
                                                 tokens_per_document)
 from tokenmill.transforms.stats import StageStats
 
+PENDING = "pending.json"   # report/pending.json: a run started with --detach whose report is not written yet
+
 
 def read_stage_stats(out_dir: str, stages: list[str]) -> list[StageStats]:
     """Stats per stage in pipeline order; a stage that saw nothing has no file and counts zero."""
@@ -136,6 +138,22 @@ def write_report(out_dir: str, report: dict) -> tuple[str, str]:
     with FileSystems.create(html_path) as f:
         f.write(render_html(report).encode("utf-8"))
     return json_path, html_path
+
+
+def write_pending(out_dir: str, stages: list[str], run: dict, inputs: list[str]) -> str:
+    """What `tokenmill report --build` needs to write the report of a detached run later."""
+    path = FileSystems.join(out_dir, "report", PENDING)
+    with FileSystems.create(path) as f:
+        f.write(json.dumps({"stages": stages, "run": run, "inputs": inputs}, indent=1).encode("utf-8"))
+    return path
+
+
+def read_pending(out_dir: str) -> dict | None:
+    path = FileSystems.join(out_dir, "report", PENDING)
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as f:
+        return json.loads(f.read().decode("utf-8"))
 
 
 def load_report(out_dir: str) -> dict:

@@ -1,14 +1,18 @@
-"""Terminal views of run reports: `tokenmill report DIR` and `tokenmill report --compare A B`.
+"""Terminal views of run reports: `tokenmill report DIR`, `--compare A B`, and `--build DIR`.
 
 The summary is what a person wants after a run: where the documents went (per stage kept,
 dropped, errors, the main reasons with their shares, time), what was written, and whether the
 accounting invariant holds. The comparison answers "what changed between these two runs" (a
 threshold change, a new dump): the config keys that differ, then per stage and reason the counts
-side by side with their difference. Tables are drawn by `rich`.
+side by side with their difference. `--build` writes the report of a run started with
+`tokenmill run --detach` (a cluster job the launcher did not wait for) once its job has finished.
+Tables are drawn by `rich`.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 import webbrowser
 from pathlib import Path
 
@@ -16,7 +20,9 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from tokenmill.pipelines.report import attach_training, invariant_problems, load_report
+from tokenmill.pipelines.report import (PENDING, attach_training, build_report, invariant_problems, load_report,
+                                        read_pending, write_report)
+
 
 def _console() -> Console:
     return Console(stderr=False, highlight=False)
@@ -148,10 +154,39 @@ def print_compare(a: dict, b: dict, name_a: str, name_b: str, console: Console |
     console.print(table)
 
 
+def finish_report(out_dir: str, stages: list[str], run: dict, inputs: list[str]) -> int:
+    """Builds and writes the report from the run's stats files, prints it; 1 if the invariant breaks."""
+    report = build_report(out_dir, stages, run, inputs)
+    _, html = write_report(out_dir, report)
+    print_summary(report)
+    problems = invariant_problems(report)
+    for problem in problems:
+        print(f"tokenmill: accounting invariant broken: {problem}", file=sys.stderr)
+    took = f" (took {time.strftime('%H:%M:%S', time.gmtime(run['seconds']))})" if run.get("seconds") else ""
+    print(f"tokenmill: report at {html}{took}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _build_detached(out_dir: str) -> int:
+    from tokenmill.pipelines.cli import UsageError
+
+    pending = read_pending(out_dir)
+    if pending is None:
+        raise UsageError(f"{out_dir}: no report/{PENDING} (--build is for runs started with --detach)")
+    run = {**pending["run"], "report_built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return finish_report(out_dir, pending["stages"], run, pending["inputs"])
+
+
 def report_command(args) -> int:
     from tokenmill.pipelines.cli import UsageError
 
+    if args.build:
+        if len(args.dirs) != 1:
+            raise UsageError("--build takes one run directory")
+        return _build_detached(args.dirs[0])
     for d in args.dirs:
+        if (Path(d) / "report" / PENDING).exists() and not (Path(d) / "report" / "report.json").exists():
+            raise UsageError(f"{d}: started with --detach; when its job has finished: tokenmill report --build {d}")
         if not (Path(d) / "report" / "report.json").exists():
             raise UsageError(f"{d}: no report/report.json (is it a tokenmill run's output directory?)")
     if args.compare:

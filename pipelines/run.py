@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from dataclasses import dataclass
 
@@ -81,8 +82,24 @@ def clear_outputs(out_dir: str) -> None:
             FileSystems.delete([path])
 
 
-def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOptions) -> RunResult:
-    """Runs the job to completion and writes config.resolved.yaml; the caller builds the report."""
+def absolute_path(path: str) -> str:
+    """A local path made absolute against the launcher's directory; URLs (gs://, s3://) unchanged.
+
+    Workers of a portable runner (an EXTERNAL worker pool, a Flink task manager's SDK harness) run
+    in their own working directory, where a relative glob matches nothing and a relative output
+    directory is somewhere else: the job would succeed with no input and an empty report.
+    """
+    return path if FileSystems.get_scheme(path) else os.path.abspath(path)
+
+
+def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOptions,
+            wait: bool = True) -> RunResult:
+    """Runs the job and writes config.resolved.yaml; the caller builds the report.
+
+    With `wait=False` it returns once the runner has accepted the job (a Dataflow Flex Template
+    launch must return within minutes); `finished` is then empty.
+    """
+    inputs, out_dir = [absolute_path(p) for p in inputs], absolute_path(out_dir)
     clear_outputs(out_dir)
     if not FileSystems.exists(out_dir):
         FileSystems.mkdirs(out_dir)
@@ -92,6 +109,8 @@ def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOp
     pipeline = beam.Pipeline(options=options)
     stages = build_pipeline(pipeline, inputs, out_dir, cfg)
     result = pipeline.run()
-    result.wait_until_finish()
+    if wait:
+        result.wait_until_finish()
     runner = options.get_all_options().get("runner") or "DirectRunner"
-    return RunResult(stages, time.monotonic() - t0, runner, started, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    finished = time.strftime("%Y-%m-%dT%H:%M:%S%z") if wait else ""
+    return RunResult(stages, time.monotonic() - t0, runner, started, finished)

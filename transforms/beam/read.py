@@ -26,7 +26,13 @@ log = logging.getLogger("tokenmill")
 
 def expand_pattern(pattern: str, cfg: InputConfig) -> Iterable[str]:
     """Data file paths for one user pattern: a glob's matches, or the lines of a listing."""
-    for meta in FileSystems.match([pattern])[0].metadata_list:
+    matched = FileSystems.match([pattern])[0].metadata_list
+    if not matched:
+        # The launcher checked that the pattern matches, so a worker that sees nothing cannot
+        # read what the user meant (a local path on a cluster): fail rather than report 0 records.
+        raise FileNotFoundError(f"input {pattern} matches nothing on this worker; on a cluster the input "
+                                "must be visible to every worker (gs://, s3://, a shared volume)")
+    for meta in matched:
         path = meta.path
         if (cfg.format == "listing") or (cfg.format == "auto" and detect_format(path) == "listing"):
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:

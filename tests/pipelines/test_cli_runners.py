@@ -1,0 +1,37 @@
+"""`tokenmill run` refuses a runner known to lose data, with one line saying why (DESIGN.md).
+
+Beam 2.77's DaskRunner finishes "successfully" with wrong output: it computes only the last leaf
+of the graph and drops what DoFns emit in finish_bundle (Parquet writes, the stage stats).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tokenmill.pipelines.cli import USAGE_ERROR, main
+
+SAMPLE_WARC = Path(__file__).resolve().parents[2] / "samples" / "resiliparse__CC-MAIN-2020-34_excerpt.warc.gz"
+
+
+@pytest.mark.parametrize("runner", ["DaskRunner", "daskrunner", "apache_beam.runners.dask.dask_runner.DaskRunner"])
+def test_run_refuses_the_dask_runner(runner, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["run", "--input", str(SAMPLE_WARC), "--output", str(out), "--config", "tiny", f"--runner={runner}"])
+    err = capsys.readouterr().err
+    assert code == USAGE_ERROR
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    assert lines[0].startswith(f"tokenmill: error: refusing --runner={runner}: ")
+    assert "loses data" in lines[0] and "finish_bundle" in lines[0]
+    assert not out.exists(), "nothing may run (or be written) before the refusal"
+
+
+def test_run_accepts_the_portable_runner_flags(tmp_path):
+    # The refusal is by runner name only: the job API flags the cluster runners need are known options.
+    from tokenmill.pipelines.cli import beam_options
+    options = beam_options(["--runner=PortableRunner", "--job_endpoint=localhost:8099",
+                            "--environment_type=EXTERNAL", "--environment_config=localhost:50000",
+                            f"--setup_file={tmp_path / 'pyproject.toml'}"])
+    assert options.get_all_options()["runner"] == "PortableRunner"
