@@ -109,9 +109,11 @@ class Generator:
             return title, edit_words(self.rng, paragraphs, self.rng.choice([0.0, 0.02, 0.05, 0.1])), lang
         # English dominates, as in a real crawl; other languages share the rest.
         lang = "en" if self.rng.random() < 0.5 else self.rng.choice(self.langs)
+        # Paragraphs drawn at random, not a consecutive run: the non-English pools (UDHR) hold a
+        # few dozen paragraphs, and consecutive runs from them repeat so often that at 100k pages
+        # most pages were exact or near duplicates of each other, not the near_dup_rate asked for.
         pool = self.corpus[lang]
-        start = self.rng.randrange(len(pool))
-        paragraphs = [pool[(start + i) % len(pool)] for i in range(self.rng.randint(3, 12))]
+        paragraphs = self.rng.sample(pool, min(len(pool), self.rng.randint(3, 12)))
         page = (paragraphs[0][:70], paragraphs, lang)
         self.recent = (self.recent + [page])[-200:]
         return page
