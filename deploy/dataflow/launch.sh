@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 
 case "${1:-}" in
   image|template|run|report) ;;
-  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
 esac
 : "${PROJECT:?set PROJECT}" "${REGION:?set REGION}" "${REPOSITORY:?set REPOSITORY}" "${BUCKET:?set BUCKET}"
 TAG="${TAG:-$(git rev-parse --short HEAD 2>/dev/null || date +%Y%m%d-%H%M%S)}"
@@ -28,7 +28,7 @@ run() {
 
 case "$1" in
   image)
-    run docker build -f deploy/Dockerfile --build-arg "EXTRAS=${EXTRAS:-}" -t "$IMAGE" .
+    run docker build --platform linux/amd64 -f deploy/Dockerfile --build-arg "EXTRAS=${EXTRAS:-}" -t "$IMAGE" .
     run docker push "$IMAGE"
     ;;
   template)

@@ -6,7 +6,8 @@ pipeline options (--project, --region, --temp_location, --sdk_container_image, .
 that is not a template parameter goes to Beam, checked by tokenmill's own option parser.
 
 A launch must return within minutes (the launcher times out while the program that builds the
-graph runs), so the job is submitted detached; once it has finished,
+graph runs) and the launcher submits the job from what the program leaves, so the program must
+not wait for the job: it runs detached; once the job has finished,
 `tokenmill report --build OUTPUT` writes the report from the stats files the workers left.
 
 Parameters (deploy/dataflow/metadata.json): `input` (paths, globs or warc.paths.gz listings,

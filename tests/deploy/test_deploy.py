@@ -124,7 +124,7 @@ def test_flex_entry_point_defaults_to_dataflow():
 
 
 @pytest.mark.parametrize("command, expected", [
-    ("image", ["docker build -f deploy/Dockerfile", "docker push REG-docker.pkg.dev/proj/repo/tokenmill-worker:t1"]),
+    ("image", ["docker build --platform linux/amd64 -f deploy/Dockerfile", "docker push REG-docker.pkg.dev/proj/repo/tokenmill-worker:t1"]),
     ("template", ["gcloud dataflow flex-template build gs://bkt/templates/tokenmill-t1.json",
                   "--metadata-file deploy/dataflow/metadata.json"]),
     ("run", ["gcloud dataflow flex-template run tokenmill-", "--template-file-gcs-location gs://bkt/templates/tokenmill-t1.json",

@@ -47,3 +47,10 @@ def test_detach_refuses_loopback_workers(tmp_path, capsys):
                  "--runner=PortableRunner", "--job_endpoint=localhost:1", "--environment_type=LOOPBACK"])
     assert code == USAGE_ERROR and "workers run inside this process" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_report_build_refuses_a_job_that_has_not_written_its_stats(tmp_path, capsys):
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "pending.json").write_text(json.dumps({"stages": ["read", "extract"], "run": {}, "inputs": []}))
+    assert main(["report", "--build", str(tmp_path)]) == USAGE_ERROR
+    assert "no stats/extract.json yet" in capsys.readouterr().err

@@ -109,3 +109,10 @@ def test_make_scorer_builds_the_cascade_by_default_and_rejects_a_single_model_pa
         ToxicityConfig(model_path="/some/head.npz")
     with pytest.raises(ValueError, match="escalate_at"):
         ToxicityConfig(escalate_at=1.5)
+
+
+def test_cascade_refuses_a_mean_combine_that_capped_chunks_could_never_lift_over_the_threshold():
+    with pytest.raises(ValueError, match="other than max needs escalate_top: 0"):
+        ToxicityConfig(combine="top2_mean")
+    assert ToxicityConfig(combine="top2_mean", escalate_top=0).combine == "top2_mean"
+    assert ToxicityConfig(combine="mean", mode="spans").mode == "spans"
