@@ -82,11 +82,13 @@ def write_pages_warc(pages, path: Path, copies=(None,)) -> None:
 
 
 def run_pipeline(inputs: str, out: Path, *flags: str) -> tuple[dict, float, float]:
-    """Runs `tokenmill run`; returns (report, wall seconds, peak RSS of the job's processes in MiB)."""
+    """Runs `tokenmill run` with no filter stages and no tokenizer (read, extract, write: what the
+    extractor loop is compared with); returns (report, wall seconds, peak RSS of the job's processes in MiB)."""
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     subprocess.run([sys.executable, "-m", "tokenmill.pipelines.cli", "run", "--input", inputs, "--output", str(out),
-                    "--set", "filters.order=[]", *flags], check=True, capture_output=True)
+                    "--set", "filters.order=[]", "--set", "tokenize.enabled=false", *flags],
+                   check=True, capture_output=True)
     seconds = time.perf_counter() - started
     peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
     return json.loads((out / "report" / "report.json").read_text()), seconds, peak

@@ -51,8 +51,8 @@ class ToxicityConfig:
     span_threshold: float = 0.4
     """In `spans` mode, a sentence scoring at or above this is removed (Dolma: 0.4)."""
     builtin_model: Literal["cascade", "e5", "fast"] = "cascade"
-    """`builtin` backend: `e5` (multilingual sentence encoder + linear head, better, ~2 chunks/s per
-    core), `fast` (hashed n-grams + linear head, ~500x faster, weaker), or `cascade` (every chunk
+    """`builtin` backend: `e5` (multilingual sentence encoder + linear head, better, ~3.5 chunks/s per
+    core), `fast` (hashed n-grams + linear head, ~300x faster, weaker), or `cascade` (every chunk
     scored by `fast`, the suspicious ones re-scored by `e5`; see TOXICITY.md for all three)."""
     escalate_at: float = 0.02
     """`cascade`: a chunk whose `fast` score is at or above this is re-scored by `e5`. 0.02 is the

@@ -99,7 +99,7 @@ class CascadeScorer(Scorer):
     """`builtin_model: cascade`: every text is scored by the fast model; the texts that
     `escalation_mask` picks (fast score >= escalate_at, at most escalate_top per document, every
     text of an ungated document a candidate) are re-scored by e5, and `cascade_scores` makes the
-    result. Why: e5 is the better model (other domains, other languages) but costs ~500x more per
+    result. Why: e5 is the better model (other domains, other languages) but costs ~300x more per
     chunk; most chunks of web pages are plainly clean to the fast model too (TOXICITY.md)."""
 
     labels, main, grouped = ("toxicity",), "toxicity", True
