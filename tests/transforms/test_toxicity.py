@@ -38,7 +38,9 @@ class WrittenScore(Scorer):
 
 
 def step(**kw) -> ToxicityStep:
-    return ToxicityStep(ToxicityConfig(**kw), WrittenScore)
+    # builtin_model only names which shipped model would load; WrittenScore replaces it. Not the
+    # default cascade, whose config refuses combine rules other than max.
+    return ToxicityStep(ToxicityConfig(**{"builtin_model": "fast", **kw}), WrittenScore)
 
 
 def doc(text: str) -> Document:
