@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import apache_beam as beam
 
-from tokenmill.transforms.beam.dedup_common import StatsTap
+from tokenmill.transforms.beam.dedup_common import TappedDoFn
 from tokenmill.transforms.beam.stage import STATS
 from tokenmill.transforms.dedup import final_label, large_star, small_star
 
@@ -31,7 +31,7 @@ def _both_directions(edge: tuple[str, str]) -> Iterable[tuple[str, str]]:
     yield edge[1], edge[0]
 
 
-class _Star(beam.DoFn):
+class _Star(TappedDoFn):
     """(node, neighbours) -> edges (larger, smaller) of one large-star or small-star step."""
 
     def __init__(self, kind: str, stage: str, round_no: int):
@@ -39,7 +39,7 @@ class _Star(beam.DoFn):
         self._stage, self._counter = stage, f"cc_round_{round_no:02d}_changes"
 
     def start_bundle(self) -> None:
-        self._tap = StatsTap(self._stage)
+        super().start_bundle()
         self._tap.count(self._counter, 0)
 
     def process(self, group: tuple[str, Iterable[str]]) -> Iterable[tuple[str, str]]:
@@ -50,18 +50,15 @@ class _Star(beam.DoFn):
         self._tap.count(self._counter, changes)
         return edges
 
-    def finish_bundle(self) -> Iterable[Any]:
-        yield from self._tap.flush()
 
-
-class _Label(beam.DoFn):
+class _Label(TappedDoFn):
     """(node, neighbours) -> (node, label) and the convergence counts."""
 
     def __init__(self, stage: str):
         self._stage = stage
 
     def start_bundle(self) -> None:
-        self._tap = StatsTap(self._stage)
+        super().start_bundle()
         self._tap.count("cc_unsettled_nodes", 0)
 
     def process(self, group: tuple[str, Iterable[str]]) -> Iterable[tuple[str, str]]:

@@ -57,6 +57,17 @@ class StatsTap:
         yield beam.pvalue.TaggedOutput(STATS, in_global_window(stats))
 
 
+class TappedDoFn(beam.DoFn):
+    """A DoFn whose bundle counts go into a fresh StatsTap and leave as stats at the bundle's end.
+    Subclasses set `self._stage` in __init__."""
+
+    def start_bundle(self) -> None:
+        self._tap = StatsTap(self._stage)
+
+    def finish_bundle(self) -> Iterable[Any]:
+        yield from self._tap.flush()
+
+
 def with_cluster(doc: Document, cluster_id: str, cluster_size: int) -> Document:
     return dataclasses.replace(doc, cluster_id=cluster_id, cluster_size=cluster_size)
 
@@ -68,19 +79,13 @@ def kept_pair(doc: Document) -> tuple[None, Document]:
     return None, doc
 
 
-class _ClusterSizes(beam.DoFn):
+class _ClusterSizes(TappedDoFn):
     def __init__(self, stage: str):
         self._stage = stage
-
-    def start_bundle(self) -> None:
-        self._tap = StatsTap(self._stage)
 
     def process(self, doc: Document) -> Iterable[Any]:
         self._tap.observe_size("cluster_size", doc.cluster_size)
         return ()
-
-    def finish_bundle(self) -> Iterable[Any]:
-        yield from self._tap.flush()
 
 
 class ClusterSizeStats(beam.PTransform):

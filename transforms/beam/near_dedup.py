@@ -26,7 +26,7 @@ import apache_beam as beam
 import numpy as np
 
 from tokenmill.transforms.beam.components import ConnectedComponents
-from tokenmill.transforms.beam.dedup_common import (FAILED, ClusterSizeStats, StatsTap, facts, kept_pair,
+from tokenmill.transforms.beam.dedup_common import (FAILED, ClusterSizeStats, StatsTap, TappedDoFn, facts, kept_pair,
                                                      with_cluster)
 from tokenmill.transforms.beam.stage import STATS, RecordOutcomes, in_global_window
 from tokenmill.transforms.dedup import NearDedupConfig, pair_edges, star_edges
@@ -106,14 +106,11 @@ class Sign(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(SIGS, (rank, sig.tobytes()))
 
 
-class _BucketEdges(beam.DoFn):
+class _BucketEdges(TappedDoFn):
     """(band key, ranks) -> candidate edges (larger, smaller)."""
 
     def __init__(self, stage: str, verify: bool, pair_cap: int):
         self._stage, self._verify, self._pair_cap = stage, verify, pair_cap
-
-    def start_bundle(self) -> None:
-        self._tap = StatsTap(self._stage)
 
     def process(self, bucket: tuple[bytes, Iterable[str]]) -> Iterable[tuple[str, str]]:
         _, ranks = bucket
@@ -131,9 +128,6 @@ class _BucketEdges(beam.DoFn):
         self._tap.count("lsh_candidate_edges", len(edges))
         return edges
 
-    def finish_bundle(self) -> Iterable[Any]:
-        yield from self._tap.flush()
-
 
 def _attach_smaller_signature(joined: tuple[str, dict]) -> Iterable[tuple[str, tuple[str, bytes]]]:
     smaller, parts = joined
@@ -143,14 +137,11 @@ def _attach_smaller_signature(joined: tuple[str, dict]) -> Iterable[tuple[str, t
             yield larger, (smaller, sig)
 
 
-class _CheckPair(beam.DoFn):
+class _CheckPair(TappedDoFn):
     """(larger, {sig, half: [(smaller, smaller's signature)]}) -> verified edges (larger, smaller)."""
 
     def __init__(self, stage: str, threshold: float):
         self._stage, self._threshold = stage, threshold
-
-    def start_bundle(self) -> None:
-        self._tap = StatsTap(self._stage)
 
     def process(self, joined: tuple[str, dict]) -> Iterable[tuple[str, str]]:
         larger, parts = joined
@@ -164,9 +155,6 @@ class _CheckPair(beam.DoFn):
                 yield larger, smaller
             else:
                 self._tap.count("rejected_edges")
-
-    def finish_bundle(self) -> Iterable[Any]:
-        yield from self._tap.flush()
 
 
 class VerifyEdges(beam.PTransform):
@@ -193,14 +181,11 @@ class VerifyEdges(beam.PTransform):
         return checked.edges, checked[STATS]
 
 
-class _Decide(beam.DoFn):
+class _Decide(TappedDoFn):
     """(rank, {doc: [Document], label: [rank]}) -> outcome pairs; survivors and weights tagged."""
 
     def __init__(self, stage: str):
         self._stage = stage
-
-    def start_bundle(self) -> None:
-        self._tap = StatsTap(self._stage)
 
     def process(self, joined: tuple[str, dict]) -> Iterable[Any]:
         rank, parts = joined
@@ -217,9 +202,6 @@ class _Decide(beam.DoFn):
             else:
                 survivor = rank_id(label)
                 yield doc, Drop(DropReason.NEAR_DUPLICATE, survivor)
-
-    def finish_bundle(self) -> Iterable[Any]:
-        yield from self._tap.flush()
 
 
 class _SumPairs(beam.CombineFn):
@@ -238,14 +220,11 @@ class _SumPairs(beam.CombineFn):
         return acc
 
 
-class _Crown(beam.DoFn):
+class _Crown(TappedDoFn):
     """(label, {doc: [survivor], size: [(members, weight)]}) -> (survivor, kept survivor with its cluster)."""
 
     def __init__(self, stage: str):
         self._stage = stage
-
-    def start_bundle(self) -> None:
-        self._tap = StatsTap(self._stage)
 
     def process(self, joined: tuple[str, dict]) -> Iterable[Any]:
         _, parts = joined
@@ -254,9 +233,6 @@ class _Crown(beam.DoFn):
             members, weight = sizes if sizes is not None else (1, doc.cluster_size)
             self._tap.observe_size("component_docs", members)
             yield kept_pair(with_cluster(doc, doc.id, weight))
-
-    def finish_bundle(self) -> Iterable[Any]:
-        yield from self._tap.flush()
 
 
 class NearDedup(beam.PTransform):
