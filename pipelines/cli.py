@@ -29,7 +29,7 @@ data and tokenize; write docs/, tokens/, errors/, stats/ and report/ under --out
 Any flag not listed below is a Beam pipeline option and goes to the runner, e.g.
   --runner=DirectRunner --direct_running_mode=multi_processing --direct_num_workers=2
   --runner=PortableRunner --job_endpoint=localhost:8099 --environment_type=LOOPBACK
-  --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp --setup_file=./pyproject.toml"""
+  --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp --setup_file=./setup.py"""
 
 RUN_EXAMPLES = """\
 examples:
@@ -145,8 +145,10 @@ def beam_options(args: list[str]):
     if runner in DATA_LOSING_RUNNERS:
         raise UsageError(f"refusing --runner={known.runner}: {DATA_LOSING_RUNNERS[runner]}")
     # Workers log every harness detail at INFO; keep their warnings and tokenmill's progress lines.
+    # "WARN", not "WARNING": Java job servers (Flink, Spark) parse the options into their LogLevel
+    # enum (DEBUG, TRACE, INFO, WARN, ERROR, OFF) and reject the job otherwise; Python reads both.
     if known.default_sdk_harness_log_level is None:
-        args = [*args, "--default_sdk_harness_log_level=WARNING"]
+        args = [*args, "--default_sdk_harness_log_level=WARN"]
     if not known.sdk_harness_log_level_overrides:
         args = [*args, '--sdk_harness_log_level_overrides={"tokenmill": "INFO"}']
     return PipelineOptions(args)

@@ -33,5 +33,5 @@ def test_run_accepts_the_portable_runner_flags(tmp_path):
     from tokenmill.pipelines.cli import beam_options
     options = beam_options(["--runner=PortableRunner", "--job_endpoint=localhost:8099",
                             "--environment_type=EXTERNAL", "--environment_config=localhost:50000",
-                            f"--setup_file={tmp_path / 'pyproject.toml'}"])
+                            f"--setup_file={tmp_path / 'setup.py'}"])
     assert options.get_all_options()["runner"] == "PortableRunner"

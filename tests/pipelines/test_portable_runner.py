@@ -4,7 +4,7 @@ Flink, Spark and Dataflow all run a Python pipeline through the job API: the lau
 the DoFns, submits the graph to a job service, and SDK workers in other processes (other
 machines) unpickle and run them, reading inputs and writing outputs from their own working
 directory. This test starts Beam's own Python job service and an external worker pool as
-separate processes on loopback (Beam 2.77, as measured in DESIGN.md), runs `tokenmill run` with
+separate processes on loopback (Beam 2.62), runs `tokenmill run` with
 `--environment_type=LOOPBACK` and with `EXTERNAL` workers on real WARC files, and checks that the
 kept documents, the report's figures, the rejects, the dead letters and the token shards (their
 sha256 in the manifest) equal a DirectRunner run of the same input. Every
@@ -119,7 +119,7 @@ def worker_pool(tmp_path_factory, request):
     """An external SDK worker pool (the Flink-on-Kubernetes sidecar), started from its own directory."""
     cwd = tmp_path_factory.mktemp("worker_pool")
     service = _Service("worker_pool", [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                                       "--service_port=0"], cwd, r"worker pool servicer at port: [\w.]+:(\d+)")
+                                       "--service_port=0"], cwd, r"Listening for workers at [\w.]+:(\d+)")
     request.addfinalizer(service.stop)
     return service.wait_ready()
 
@@ -186,7 +186,7 @@ def test_portable_runner_matches_direct_runner(environment, direct_run, job_serv
     if environment == "EXTERNAL":
         # --setup_file: the launcher builds the worker sdist and stages it through the job service's
         # artifact service, as on a cluster (this worker pool has tokenmill installed already).
-        flags += [f"--environment_config=localhost:{worker_pool.port}", f"--setup_file={ROOT / 'pyproject.toml'}"]
+        flags += [f"--environment_config=localhost:{worker_pool.port}", f"--setup_file={ROOT / 'setup.py'}"]
     out = _tokenmill_run(tmp_path, "out", flags)
 
     kept, figures = _kept(out), _report_figures(out)
