@@ -166,7 +166,7 @@ def _trafilatura_text(html: str, url: str, cfg: ExtractConfig) -> str:
         return trafilatura.extract(html, **options) or ""
     from trafilatura.utils import normalize_unicode
     from trafilatura.xml import xmltotxt
-    document = trafilatura.bare_extraction(html, **options)
+    document = trafilatura.bare_extraction(html, output_format="txt", **options)   # as extract() calls it
     if document is None:
         return ""
     text = xmltotxt(unwrap_tables(document.body), False)
