@@ -36,7 +36,7 @@ def cld2() -> Callable[[str], str]:
 
     def identify(text: str) -> str:
         try:
-            _, _, details = pycld2.detect(text, bestEffort=True)
+            _, _, details = pycld2.detect(text, isPlainText=True, bestEffort=True)
         except pycld2.error:
             return ""
         return "" if details[0][1] == "un" else to_lid(details[0][1])

@@ -165,11 +165,12 @@ class Cld2Model:
         """CLD2's top language and its share of the text, where CLD2 calls the result reliable."""
         if self.max_chars:
             text = text[:self.max_chars]
+        # isPlainText: the input is extracted text (CLD2's default skips what looks like HTML tags).
         try:
-            reliable, _, details = self._detect(text, bestEffort=True)
+            reliable, _, details = self._detect(text, isPlainText=True, bestEffort=True)
         except (self._error, UnicodeEncodeError):   # controls, surrogates: clean only on this rare path
             try:
-                reliable, _, details = self._detect(_cld2_safe(text), bestEffort=True)
+                reliable, _, details = self._detect(_cld2_safe(text), isPlainText=True, bestEffort=True)
             except (self._error, UnicodeEncodeError):
                 return None   # no second opinion; lid.176's label stands
         _, code, percent, _ = details[0]
