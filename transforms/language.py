@@ -19,7 +19,7 @@ CLD2 is asked only when lid.176's top probability is below `second_below` (0.85)
 replaces lid.176's only when CLD2 calls its result reliable, gives that language at least
 `second_min_share` (0.6) of the text, and names a different language. The thresholds were fitted
 on UDHR sentences of half of the paragraph numbers and scored on the other half
-(bench/bench_language.py --split; README "Language identification"). So:
+(bench/bench_language.py --fit; README "Language identification"). So:
 - `lang` is lid.176's label, or CLD2's where CLD2 overruled it; CLD2's codes are mapped to
   lid.176's (`iw` -> `he`, `jw` -> `jv`, `zh-Hant` -> `zh`), so `lang` stays ISO 639-1 where one
   exists, else ISO 639-3 (CLD2 adds e.g. `lg`, `zu`, `nso`, `haw`).
