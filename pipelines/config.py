@@ -43,6 +43,11 @@ class OutputConfig:
     docs_shards: int = 0
     """Number of docs/part-*.parquet files; 0 lets the runner decide."""
 
+    def __post_init__(self) -> None:
+        if self.samples_per_reason < 0 or self.docs_shards < 0:
+            raise ValueError(f"samples_per_reason and docs_shards must be >= 0, got {self.samples_per_reason} "
+                             f"and {self.docs_shards}")
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -80,7 +85,10 @@ def load_config(name_or_path: str = "default", overrides: list[str] | tuple[str,
     elif not path.exists():
         raise ConfigError(f"--config: '{name_or_path}' is neither a preset ({', '.join(preset_names())}) "
                           "nor an existing YAML file")
-    data = load_yaml_file(path)
+    try:
+        data = load_yaml_file(path)
+    except ConfigError as err:
+        raise ConfigError(f"--config {err}") from None
     for assignment in overrides:
         data = apply_override(data, assignment)
     return build(RunConfig, data)

@@ -43,6 +43,14 @@ class ExtractConfig:
     memory_limit_mb: int = 4096
     """Address-space cap of the extraction process (MiB); 0 = none."""
 
+    def __post_init__(self) -> None:
+        if not 0 < self.max_html_mb < float("inf"):
+            raise ValueError(f"max_html_mb must be a positive size in MiB, got {self.max_html_mb}")
+        if not 0 <= self.time_limit_s < float("inf"):
+            raise ValueError(f"time_limit_s must be >= 0 seconds (0: no limit), got {self.time_limit_s}")
+        if self.memory_limit_mb < 0:
+            raise ValueError(f"memory_limit_mb must be >= 0 MiB (0: no cap), got {self.memory_limit_mb}")
+
 
 def decode_html(payload: bytes, declared: str = "") -> tuple[str, str]:
     """Decodes an HTML payload; returns (text, encoding used). Raises UnicodeError on failure."""

@@ -63,6 +63,8 @@ class LanguageConfig:
                 raise ValueError(f"{name}: a score threshold must be within 0..1, got {value}")
         if self.top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {self.top_k}")
+        if self.max_chars < 0 or self.batch_size < 1:
+            raise ValueError(f"max_chars must be >= 0 and batch_size >= 1, got {self.max_chars} and {self.batch_size}")
 
 
 Prediction = tuple[tuple[str, float], ...]

@@ -40,6 +40,12 @@ class InputConfig:
     def warc_limits(self) -> WarcLimits:
         return WarcLimits(max_record_bytes=int(self.max_record_mb * (1 << 20)))
 
+    def __post_init__(self) -> None:
+        if self.limit < 0 or self.skip < 0:
+            raise ValueError(f"limit and skip count files and must be >= 0, got limit={self.limit}, skip={self.skip}")
+        if not 0 < self.max_record_mb < float("inf"):
+            raise ValueError(f"max_record_mb must be a positive size in MiB, got {self.max_record_mb}")
+
 
 def detect_format(path: str) -> Format:
     """The format of a file by its name; raises ValueError for a name no reader claims."""

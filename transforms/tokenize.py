@@ -80,6 +80,10 @@ class TokenizeConfig:
             raise ValueError("sample_docs and encode_batch must be at least 1")
         if self.eos_id < 0:
             raise ValueError("eos_id must be set: the trainer separates packed documents with it")
+        if min(self.sample_max_chars, self.max_sentence_bytes, self.num_threads) < 1:
+            raise ValueError("sample_max_chars, max_sentence_bytes and num_threads must be at least 1")
+        if not 0.0 < self.character_coverage <= 1.0:
+            raise ValueError(f"character_coverage must be in (0, 1], got {self.character_coverage}")
 
 
 class TokenizerError(ConfigError):

@@ -95,6 +95,8 @@ class ToxicityConfig:
             raise ValueError("batch_size must be >= 1 and chunk_chars >= 50")
         if not 0.0 <= self.escalate_at <= 1.0 or self.escalate_top < 0:
             raise ValueError("escalate_at must be in [0, 1] and escalate_top >= 0")
+        if self.threads < 0 or self.max_length < 1:
+            raise ValueError(f"threads must be >= 0 and max_length >= 1, got {self.threads} and {self.max_length}")
         if self.builtin_model == "cascade" and self.mode == "document" and self.combine != "max" and self.escalate_top:
             # Chunks e5 did not score count at most escalate_at, so a mean of chunks could never reach
             # the threshold: the stage would silently drop nothing.

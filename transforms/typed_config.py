@@ -52,7 +52,13 @@ def load_yaml(text: str, name: str = "<config>") -> dict:
 
 def load_yaml_file(path: str | Path) -> dict:
     path = Path(path)
-    return load_yaml(path.read_text(encoding="utf-8"), name=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a YAML file (not UTF-8 text)") from None
+    except OSError as err:   # a directory, no permission
+        raise ConfigError(f"{path}: cannot read it ({err.strerror or err})") from None
+    return load_yaml(text, name=str(path))
 
 
 def apply_override(data: dict, assignment: str) -> dict:
@@ -168,6 +174,8 @@ def _convert_scalar(tp: type, value: Any, path: str) -> Any:
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value != value:   # NaN (YAML .nan) passes and fails every bound check silently
+            raise ConfigError(f"{_where(path)}: expected a number, got .nan")
         return float(value)
     if tp is str and isinstance(value, str):
         return value

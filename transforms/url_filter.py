@@ -52,6 +52,10 @@ class UrlFilterConfig:
     soft_word_min_hits: int = 2
     """Distinct soft words a URL needs to be dropped. RefinedWeb/datatrove: 2."""
 
+    def __post_init__(self) -> None:
+        if self.soft_word_min_hits < 1:
+            raise ValueError(f"soft_word_min_hits must be at least 1, got {self.soft_word_min_hits}")
+
 
 @dataclass(frozen=True)
 class UrlLists:

@@ -50,6 +50,10 @@ class C4Config:
     min_sentences: int = 5
     """Fewest sentences the kept lines must have. C4 paper: 5; 0 disables."""
 
+    def __post_init__(self) -> None:
+        if min(self.min_words_per_line, self.max_word_length, self.min_sentences) < 0:
+            raise ValueError("min_words_per_line, max_word_length and min_sentences must be >= 0 (0 disables)")
+
 
 @dataclass(frozen=True)
 class C4Result:
