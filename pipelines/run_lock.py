@@ -335,7 +335,11 @@ def claim(out_dir: str, options=None, force: bool = False) -> Claim:
         _delete(lock)
     if not _create_exclusive(lock, _encode(holder), options):
         raise OutputBusy(busy_line(out_dir, _read(lock)))
-    _write(FileSystems.join(out_dir, INCOMPLETE), _encode(holder))
+    try:
+        _write(FileSystems.join(out_dir, INCOMPLETE), _encode(holder))
+    except BaseException:   # Ctrl-C or a failed write before the Claim exists: leave no stale claim
+        _delete(lock)
+        raise
     return Claim(out_dir, holder)
 
 
