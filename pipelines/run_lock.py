@@ -115,7 +115,7 @@ def _read(path: str) -> Holder | None:
         with FileSystems.open(path) as f:
             data = json.loads(f.read().decode("utf-8"))
         return Holder(**{k: data[k] for k in Holder.__dataclass_fields__ if k in data})
-    except Exception:   # absent, or cut short by a crash mid-write: no holder to name
+    except (OSError, ValueError, TypeError):   # gone meanwhile, or not a claim this code wrote: no one to name
         return None
 
 
@@ -167,9 +167,12 @@ def _create_gcs(path: str, data: bytes, options) -> bool | None:
         from apache_beam.io.gcp.gcsio import create_storage_client
     except ImportError:
         return None
+    from apache_beam.options.pipeline_options import PipelineOptions
+
     bucket, key = _split_url(path)
+    blob = create_storage_client(options or PipelineOptions()).bucket(bucket).blob(key)
     try:
-        create_storage_client(options).bucket(bucket).blob(key).upload_from_string(data, if_generation_match=0)
+        blob.upload_from_string(data, if_generation_match=0)   # 0: only if no live object has this name
     except PreconditionFailed:
         return False
     return True
@@ -183,7 +186,7 @@ def _create_s3(path: str, data: bytes, options) -> bool | None:
         return None
     bucket, key = _split_url(path)
     try:
-        Client(options).client.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+        Client(options or {}).client.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
     except ParamValidationError:   # a boto3 older than conditional writes
         return None
     except ClientError as err:

@@ -198,8 +198,8 @@ too_small = st.sampled_from(COUNTS).flatmap(
 not_a_number = st.tuples(st.sampled_from(NUMBERS), st.one_of(
     st.from_regex(r"[a-zA-Z_][a-zA-Z_ ]{0,12}", fullmatch=True),   # YAML reads these as text (or bool/null)
     st.sampled_from(["[1, 2]", "{a: 1}", ".nan", "true", "null", "''"]))).map("=".join)
-broken_yaml = st.tuples(st.sampled_from(NUMBERS), st.sampled_from(["[", "{", "'", '"', "]x", "{a: [}", "@x", "`x",
-                                                                   "a: b: c", "!!python/object:os.system"])).map("=".join)
+NOT_YAML = ["[", "{", "'", '"', "]x", "{a: [}", "@x", "`x", "a: b: c", "!!python/object:os.system"]
+broken_yaml = st.tuples(st.sampled_from(NUMBERS), st.sampled_from(NOT_YAML)).map("=".join)
 bad_shape = st.one_of(
     st.from_regex(r"[a-z_.]{0,20}", fullmatch=True),                                  # no '='
     st.from_regex(r"=[a-z0-9]{0,5}", fullmatch=True),                                  # no key
