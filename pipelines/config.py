@@ -23,7 +23,8 @@ from tokenmill.transforms.readers import InputConfig
 from tokenmill.transforms.url_filter import UrlFilterConfig
 from tokenmill.transforms.tokenize import TokenizeConfig
 from tokenmill.transforms.toxicity import ToxicityConfig
-from tokenmill.transforms.typed_config import ConfigError, apply_override, build, load_yaml_file, to_dict
+from tokenmill.transforms.typed_config import (ConfigError, apply_override, build, check_minimums, load_yaml_file,
+                                              to_dict)
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 
@@ -44,9 +45,7 @@ class OutputConfig:
     """Number of docs/part-*.parquet files; 0 lets the runner decide."""
 
     def __post_init__(self) -> None:
-        if self.samples_per_reason < 0 or self.docs_shards < 0:
-            raise ValueError(f"samples_per_reason and docs_shards must be >= 0, got {self.samples_per_reason} "
-                             f"and {self.docs_shards}")
+        check_minimums(self, samples_per_reason=0, docs_shards=0)
 
 
 @dataclass(frozen=True)

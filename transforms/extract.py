@@ -22,6 +22,7 @@ from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encodi
 
 from tokenmill.transforms.document import Document, Drop, DropReason, ErrorKind, Failure, Outcome
 from tokenmill.transforms.isolated import CallTimeout, ChildCrashed, ChildError, IsolatedFunction, Limits
+from tokenmill.transforms.typed_config import check_minimums
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,7 @@ class ExtractConfig:
             raise ValueError(f"max_html_mb must be a positive size in MiB, got {self.max_html_mb}")
         if not 0 <= self.time_limit_s < float("inf"):
             raise ValueError(f"time_limit_s must be >= 0 seconds (0: no limit), got {self.time_limit_s}")
-        if self.memory_limit_mb < 0:
-            raise ValueError(f"memory_limit_mb must be >= 0 MiB (0: no cap), got {self.memory_limit_mb}")
+        check_minimums(self, memory_limit_mb=0)
 
 
 def decode_html(payload: bytes, declared: str = "") -> tuple[str, str]:

@@ -20,6 +20,7 @@ import zstandard
 
 from tokenmill.transforms.document import Document, Drop, DropReason, ErrorKind, ReadFailure, derived_id
 from tokenmill.transforms.warc import WarcLimits, iter_warc
+from tokenmill.transforms.typed_config import check_minimums
 
 Format = Literal["auto", "warc", "jsonl", "parquet", "listing"]
 
@@ -41,8 +42,7 @@ class InputConfig:
         return WarcLimits(max_record_bytes=int(self.max_record_mb * (1 << 20)))
 
     def __post_init__(self) -> None:
-        if self.limit < 0 or self.skip < 0:
-            raise ValueError(f"limit and skip count files and must be >= 0, got limit={self.limit}, skip={self.skip}")
+        check_minimums(self, limit=0, skip=0)
         if not 0 < self.max_record_mb < float("inf"):
             raise ValueError(f"max_record_mb must be a positive size in MiB, got {self.max_record_mb}")
 

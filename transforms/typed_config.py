@@ -124,6 +124,18 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+def check_minimums(obj: Any, **minimums: float) -> None:
+    """For a config's __post_init__: the first field below its minimum is a ValueError naming it.
+
+    Counts and sizes below their minimum do not fail loudly where they are used: a negative
+    `input.limit` reads no file of a listing, a negative shard count reaches the writer.
+    """
+    for name, least in minimums.items():
+        value = getattr(obj, name)
+        if value < least:
+            raise ValueError(f"{name} must be >= {least:g}, got {value}")
+
+
 def _where(path: str) -> str:
     return path or "config"
 
@@ -201,5 +213,5 @@ def _convert_dataclass(cls: type, value: Any, path: str) -> Any:
         raise ConfigError(f"{_where(path)}: {err}") from None
 
 
-__all__ = ["ConfigError", "apply_override", "build", "field_docs", "load_yaml", "load_yaml_file",
+__all__ = ["ConfigError", "apply_override", "build", "check_minimums", "field_docs", "load_yaml", "load_yaml_file",
            "merge", "to_dict"]

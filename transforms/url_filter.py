@@ -24,6 +24,7 @@ from typing import Iterable
 from urllib.parse import unquote, urlsplit
 
 from tokenmill.transforms.document import Document, Drop, DropReason
+from tokenmill.transforms.typed_config import check_minimums
 
 _SEPARATORS = re.compile(r"[\W_]+")
 
@@ -53,8 +54,7 @@ class UrlFilterConfig:
     """Distinct soft words a URL needs to be dropped. RefinedWeb/datatrove: 2."""
 
     def __post_init__(self) -> None:
-        if self.soft_word_min_hits < 1:
-            raise ValueError(f"soft_word_min_hits must be at least 1, got {self.soft_word_min_hits}")
+        check_minimums(self, soft_word_min_hits=1)
 
 
 @dataclass(frozen=True)
