@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 USAGE_ERROR = 2
@@ -53,7 +54,11 @@ def _run_parser(sub) -> None:
                        epilog=RUN_EXAMPLES)
     p.add_argument("--input", nargs="+", required=True, metavar="PATH_OR_GLOB",
                    help="data files, globs or Common Crawl listings (warc.paths.gz); local, gs:// or s3://")
-    p.add_argument("--output", required=True, metavar="DIR", help="output directory (created; earlier results replaced)")
+    p.add_argument("--output", required=True, metavar="DIR",
+                   help="output directory (created; earlier results replaced); one run at a time holds it")
+    p.add_argument("--force", action="store_true",
+                   help="take --output over from a run that still holds it: only once that run is known dead "
+                        "(two runs writing one directory destroy each other's files)")
     p.add_argument("--detach", action="store_true",
                    help="return once the runner has accepted the job (Dataflow Flex Templates, long cluster jobs); "
                         "when it has finished, 'tokenmill report --build DIR' writes the report")
@@ -108,9 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"tokenmill: error: {err}", file=sys.stderr)
         return USAGE_ERROR
-    except KeyboardInterrupt:
-        print("tokenmill: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:   # Ctrl-C, or SIGTERM/SIGHUP during a run (run_lock.StopSignal)
+        signum = getattr(err, "signum", signal.SIGINT)
+        how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        print(f"tokenmill: {how}", file=sys.stderr)
+        return 128 + signum
 
 
 def _delegate(command: str, argv: list[str]) -> int:
@@ -141,9 +148,7 @@ def beam_options(args: list[str]):
     if unknown:
         raise UsageError(f"unrecognized arguments: {' '.join(unknown)} (neither a tokenmill flag nor a Beam "
                          "pipeline option; see 'tokenmill run --help')")
-    runner = (getattr(known, "runner", None) or "").rsplit(".", 1)[-1].lower()
-    if runner in DATA_LOSING_RUNNERS:
-        raise UsageError(f"refusing --runner={known.runner}: {DATA_LOSING_RUNNERS[runner]}")
+    _check_runner(known)
     # Workers log every harness detail at INFO; keep their warnings and tokenmill's progress lines.
     # "WARN", not "WARNING": Java job servers (Flink, Spark) parse the options into their LogLevel
     # enum (DEBUG, TRACE, INFO, WARN, ERROR, OFF) and reject the job otherwise; Python reads both.
@@ -154,16 +159,20 @@ def beam_options(args: list[str]):
     return PipelineOptions(args)
 
 
-def _check_inputs(patterns: list[str]) -> None:
-    from apache_beam.io.filesystems import FileSystems
+def _check_runner(known) -> None:
+    """The runner exists and is not known to lose data; DirectRunner worker counts are not negative."""
+    from apache_beam.runners.runner import create_runner
 
-    for pattern in patterns:
-        try:
-            matched = FileSystems.match([pattern])[0].metadata_list
-        except Exception as err:  # a filesystem Beam cannot reach, bad credentials, bad URL
-            raise UsageError(f"--input {pattern}: cannot list it ({type(err).__name__}: {err})") from None
-        if not matched:
-            raise UsageError(f"--input {pattern}: no such file (nothing matches)")
+    runner = (getattr(known, "runner", None) or "").rsplit(".", 1)[-1].lower()
+    if runner in DATA_LOSING_RUNNERS:
+        raise UsageError(f"refusing --runner={known.runner}: {DATA_LOSING_RUNNERS[runner]}")
+    if known.runner:
+        try:   # what beam.Pipeline does with the name, here before OUT is touched
+            create_runner(known.runner)
+        except (ValueError, ImportError) as err:
+            raise UsageError(f"--runner={known.runner}: {str(err).splitlines()[0]}") from None
+    if (known.direct_num_workers or 0) < 0:
+        raise UsageError(f"--direct_num_workers={known.direct_num_workers}: must be >= 0 (0: one per CPU core)")
 
 
 def _load_config(args):
@@ -187,31 +196,54 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     if args.detach and (options.get_all_options().get("environment_type") or "").upper() == "LOOPBACK":
         raise UsageError("--detach with --environment_type=LOOPBACK: the workers run inside this process, "
                          "so the job would die when it returns")
-    _check_inputs(args.input)
-    from tokenmill.pipelines.config import versions
+    from tokenmill.pipelines.cli_checks import check_inputs, check_output
+    from tokenmill.pipelines.run_lock import stop_on_signals
+    check_output(args.output)
+    check_inputs(args.input, cfg.input, args.output)
+    with stop_on_signals(), _claim(args, options) as claim:   # nothing in OUT is touched before the claim
+        return _run_claimed(args, cfg, options, claim)
+
+
+def _claim(args, options):
+    from tokenmill.pipelines.run_lock import OutputBusy, claim
+    try:
+        return claim(args.output, options, force=args.force)
+    except OutputBusy as err:
+        raise UsageError(str(err)) from None
+    except Exception as err:   # a store that refuses the write: permissions, credentials, a missing bucket
+        raise UsageError(f"--output {args.output}: cannot claim it ({type(err).__name__}: {err})") from None
+
+
+def _run_claimed(args, cfg, options, claim) -> int:
     from tokenmill.pipelines.report import write_pending
     from tokenmill.pipelines.report_cli import finish_report
     from tokenmill.pipelines.run import run_job
+    from tokenmill.transforms.typed_config import ConfigError
 
     print(f"tokenmill: running on {', '.join(args.input)} -> {args.output}", file=sys.stderr)
-    from tokenmill.transforms.typed_config import ConfigError
     try:
         result = run_job(args.input, args.output, cfg, options, wait=not args.detach)
     except ConfigError as err:   # found while running, e.g. a vocabulary the data cannot support
         raise UsageError(str(err)) from None
-    run = {
+    run = _run_facts(args, result)
+    if args.detach:
+        write_pending(args.output, result.stages, run, args.input)
+        claim.detach()
+        print(f"tokenmill: job submitted to {result.runner}; when it has finished, write its report with: "
+              f"tokenmill report --build {args.output}", file=sys.stderr)
+        return 0
+    return finish_report(args.output, result.stages, run, args.input)
+
+
+def _run_facts(args, result) -> dict:
+    from tokenmill.pipelines.config import versions
+    return {
         "started": result.started, "finished": result.finished,
         "seconds": None if args.detach else round(result.seconds, 2),
         "runner": result.runner, "config": args.config, "overrides": args.overrides,
         "config_sha256": _sha256_of(args.output, "config.resolved.yaml"), "version": _version(),
         "versions": versions(),
     }
-    if args.detach:
-        write_pending(args.output, result.stages, run, args.input)
-        print(f"tokenmill: job submitted to {result.runner}; when it has finished, write its report with: "
-              f"tokenmill report --build {args.output}", file=sys.stderr)
-        return 0
-    return finish_report(args.output, result.stages, run, args.input)
 
 
 def _sha256_of(out_dir: str, name: str) -> str:
@@ -226,10 +258,14 @@ def _version() -> str:
     return importlib.metadata.version("tokenmill")
 
 
-class _DropBeamImportNoise(logging.Filter):
+class _DropLogNoise(logging.Filter):
     # Importing apache_beam warns that the GCP client libraries are missing even when no GCP
     # service is used; users of local and portable runners should not see it on every run.
     def filter(self, record: logging.LogRecord) -> bool:
+        # Beam logs an exception leaving a DoFn with its traceback before re-raising it; for Ctrl-C
+        # or SIGTERM (a KeyboardInterrupt) the one line main() prints says enough.
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            return False
         return "apitools not found" not in record.getMessage()
 
 
@@ -237,7 +273,7 @@ def _quiet_logging() -> None:
     # Beam logs every worker start at INFO; keep tokenmill's own progress lines and warnings.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_DropBeamImportNoise())
+        handler.addFilter(_DropLogNoise())
     logging.getLogger("tokenmill").setLevel(logging.INFO)
 
 

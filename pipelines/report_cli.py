@@ -5,7 +5,9 @@ dropped, errors, the main reasons with their shares, time), what was written, an
 accounting invariant holds. The comparison answers "what changed between these two runs" (a
 threshold change, a new dump): the config keys that differ, then per stage and reason the counts
 side by side with their difference. `--build` writes the report of a run started with
-`tokenmill run --detach` (a cluster job the launcher did not wait for) once its job has finished.
+`tokenmill run --detach` (a cluster job the launcher did not wait for) once its job has finished, and
+releases the claim that run kept on OUT (pipelines/run_lock.py). A directory a run is still writing,
+or one a stopped run left incomplete, is refused in one line.
 Tables are drawn by `rich`.
 """
 
@@ -23,6 +25,7 @@ from rich.table import Table
 
 from tokenmill.pipelines.report import (PENDING, attach_training, build_report, invariant_problems, load_report,
                                         read_pending, write_report)
+from tokenmill.pipelines.run_lock import finish, status_line
 
 
 def _console() -> Console:
@@ -179,7 +182,9 @@ def _build_detached(out_dir: str) -> int:
         # Every stage's stats are written at the end of the job; building now would report zeros.
         raise UsageError(f"{out_dir}: no stats/{last}.json yet: the job is still running, or it failed")
     run = {**pending["run"], "report_built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    return finish_report(out_dir, pending["stages"], run, pending["inputs"])
+    code = finish_report(out_dir, pending["stages"], run, pending["inputs"])
+    finish(out_dir)   # the detached run's claim on OUT ends with its report
+    return code
 
 
 def report_command(args) -> int:
@@ -190,6 +195,9 @@ def report_command(args) -> int:
             raise UsageError("--build takes one run directory")
         return _build_detached(args.dirs[0])
     for d in args.dirs:   # FileSystems: a cluster run's directory is gs:// or s3://
+        unfinished = status_line(d)   # a run still writing, or one stopped before it finished
+        if unfinished:
+            raise UsageError(unfinished)
         has_report = FileSystems.exists(FileSystems.join(d, "report", "report.json"))
         if not has_report and FileSystems.exists(FileSystems.join(d, "report", PENDING)):
             raise UsageError(f"{d}: started with --detach; when its job has finished: tokenmill report --build {d}")

@@ -92,6 +92,24 @@ def absolute_path(path: str) -> str:
     return path if FileSystems.get_scheme(path) else os.path.abspath(path)
 
 
+def _wait_or_cancel(result, out_dir: str) -> None:
+    """Waits for the job; Ctrl-C (or SIGTERM) on the launcher cancels a job that runs elsewhere.
+
+    A cluster job outlives its launcher, and the launcher's claim on OUT ends with it
+    (run_lock.py): a job left running would write into the next run's files.
+    """
+    try:
+        result.wait_until_finish()
+    except KeyboardInterrupt:
+        try:
+            result.cancel()
+            log.warning("cancelled the job writing to %s", out_dir)
+        except Exception as err:   # a runner without cancel, or a job service gone: say what that means
+            log.warning("could not cancel the job (%s: %s): it may still be writing to %s", type(err).__name__,
+                        err, out_dir)
+        raise
+
+
 def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOptions,
             wait: bool = True) -> RunResult:
     """Runs the job and writes config.resolved.yaml; the caller builds the report.
@@ -110,7 +128,7 @@ def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOp
     stages = build_pipeline(pipeline, inputs, out_dir, cfg)
     result = pipeline.run()
     if wait:
-        result.wait_until_finish()
+        _wait_or_cancel(result, out_dir)
     runner = options.get_all_options().get("runner") or "DirectRunner"
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z") if wait else ""
     return RunResult(stages, time.monotonic() - t0, runner, started, finished)

@@ -30,6 +30,7 @@ from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encodi
 
 from tokenmill.transforms.document import Document, Drop, DropReason, ErrorKind, Failure, Outcome
 from tokenmill.transforms.isolated import CallTimeout, ChildCrashed, ChildError, IsolatedFunction, Limits
+from tokenmill.transforms.typed_config import check_minimums
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,13 @@ class ExtractConfig:
     """Per-page extraction time limit in seconds; 0 runs in-process with no limit (faster, unsafe)."""
     memory_limit_mb: int = 4096
     """Address-space cap of the extraction process (MiB); 0 = none."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_html_mb < float("inf"):
+            raise ValueError(f"max_html_mb must be a positive size in MiB, got {self.max_html_mb}")
+        if not 0 <= self.time_limit_s < float("inf"):
+            raise ValueError(f"time_limit_s must be >= 0 seconds (0: no limit), got {self.time_limit_s}")
+        check_minimums(self, memory_limit_mb=0)
 
 
 def decode_html(payload: bytes, declared: str = "") -> tuple[str, str]:

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 from tokenmill.transforms.document import Document, Drop, DropReason, Outcome
+from tokenmill.transforms.typed_config import check_minimums
 
 LABEL_PREFIX = "__label__"
 _CODE = re.compile(r"^[a-z]{2,3}(_[A-Za-z]{4})?$")   # `en`, `ceb`; GlotLID style `eng_Latn`
@@ -90,6 +91,7 @@ class LanguageConfig:
                 raise ValueError(f"{name}: a score threshold must be within 0..1, got {value}")
         if self.top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {self.top_k}")
+        check_minimums(self, max_chars=0, batch_size=1)
 
 
 Prediction = tuple[tuple[str, float], ...]

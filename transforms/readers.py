@@ -20,6 +20,7 @@ import zstandard
 
 from tokenmill.transforms.document import Document, Drop, DropReason, ErrorKind, ReadFailure, derived_id
 from tokenmill.transforms.warc import WarcLimits, iter_warc
+from tokenmill.transforms.typed_config import check_minimums
 
 Format = Literal["auto", "warc", "jsonl", "parquet", "listing"]
 
@@ -39,6 +40,11 @@ class InputConfig:
 
     def warc_limits(self) -> WarcLimits:
         return WarcLimits(max_record_bytes=int(self.max_record_mb * (1 << 20)))
+
+    def __post_init__(self) -> None:
+        check_minimums(self, limit=0, skip=0)
+        if not 0 < self.max_record_mb < float("inf"):
+            raise ValueError(f"max_record_mb must be a positive size in MiB, got {self.max_record_mb}")
 
 
 def detect_format(path: str) -> Format:

@@ -22,7 +22,7 @@ import numpy as np
 
 from tokenmill.transforms.document import stable_hash
 from tokenmill.transforms.token_shards import token_dtype
-from tokenmill.transforms.typed_config import ConfigError
+from tokenmill.transforms.typed_config import ConfigError, check_minimums
 
 # Separate hash seeds, so the tokenizer sample, the split and the shard index are independent.
 SAMPLE_SALT, SPLIT_SALT, SHARD_SALT = 0x5A, 0x5B, 0x5C
@@ -80,6 +80,9 @@ class TokenizeConfig:
             raise ValueError("sample_docs and encode_batch must be at least 1")
         if self.eos_id < 0:
             raise ValueError("eos_id must be set: the trainer separates packed documents with it")
+        check_minimums(self, sample_max_chars=1, max_sentence_bytes=1, num_threads=1)
+        if not 0.0 < self.character_coverage <= 1.0:
+            raise ValueError(f"character_coverage must be in (0, 1], got {self.character_coverage}")
 
 
 class TokenizerError(ConfigError):
