@@ -29,8 +29,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from testdata import REAL_WARCS
+
 ROOT = Path(__file__).resolve().parents[2]
-WARC_DIR = ROOT.parent / "shared" / "data" / "warc"
 VENV_BIN = Path(sys.executable).parent          # not resolved: the venv's python is a symlink
 TOKENMILL = VENV_BIN / "tokenmill"
 START_TIMEOUT_S = 90
@@ -126,8 +127,8 @@ def worker_pool(tmp_path_factory, request):
 
 def _tokenmill_run(cwd: Path, output: str, beam_flags: list[str]) -> Path:
     """Runs `tokenmill run` from `cwd` with relative paths; returns the output directory."""
-    inputs = os.path.relpath(WARC_DIR, cwd) + "/*.gz"
-    argv = [str(TOKENMILL), "run", "--input", inputs, "--output", output, "--config", "tiny", *beam_flags]
+    inputs = [os.path.relpath(p, cwd) for p in REAL_WARCS]
+    argv = [str(TOKENMILL), "run", "--input", *inputs, "--output", output, "--config", "tiny", *beam_flags]
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         out, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
