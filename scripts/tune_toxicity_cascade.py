@@ -101,11 +101,11 @@ def threshold_rows(le, lf, y, source):
     return [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
 
 
-def inserted_rows(toxic, heads, t, n, encoder, cache, chunk_chars, data, seed=0):
+def inserted_rows(toxic, heads, t, n, encoder, cache, chunk_chars, data_folder, seed=0):
     """Documents: n news articles untouched + the same n with one toxic text inserted as a paragraph,
     chunked by `chunk_chars` as the stage does."""
     rnd = np.random.default_rng(seed)
-    articles = news_articles(data, n)
+    articles = news_articles(data_folder, n)
     picks = rnd.choice(len(toxic), n, replace=False)
     docs = list(articles)
     for article, i in zip(articles, picks):
