@@ -1,6 +1,6 @@
 """Dedup benchmark: LSH quality against exact Jaccard, signature throughput, and memory at scale.
 
-    .venv/bin/python bench/bench_dedup.py [--parts quality,throughput,scale] [--sizes 100000,200000]
+    .venv/bin/python bench/bench_dedup.py --data DIR [--parts quality,throughput,scale] [--sizes 100000,200000]
 
 1. quality: real article text with controlled word edits (dedup_data.py). Every pair of documents
    that shares a 5-gram gets its exact word-5-gram Jaccard; precision and recall at the configured
@@ -34,9 +34,9 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from common import peak_rss_mb, print_table, timed
+from common import add_data_argument, data_dir, peak_rss_mb, print_table, timed
 from stage_memory import StageMemoryProbe, step_names
-from dedup_data import DATA_DIR, gold_articles, quality_set, scale_docs, sentence_pool, write_jsonl
+from dedup_data import gold_articles, quality_set, scale_docs, sentence_pool, write_jsonl
 
 from tokenmill.transforms.dedup import NearDedupConfig
 from tokenmill.transforms.dedup_text import shingles, words
@@ -405,20 +405,21 @@ def main(argv: list[str] | None = None) -> None:
                         help="scale sizes; the first is the baseline, the last two the doubling check")
     parser.add_argument("--throughput-docs", type=int, default=800)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    add_data_argument(parser, "html")
     parser.add_argument("--scale-child", nargs=4, metavar=("JSONL", "OUT", "WORKERS", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.scale_child:
         scale_child(args.scale_child[0], args.scale_child[1], int(args.scale_child[2]), args.scale_child[3])
         return
+    data = data_dir(args, "html")
     OUT.mkdir(parents=True, exist_ok=True)
     parts = set(args.parts.split(","))
     if "quality" in parts:
-        quality(random.Random(0), args.data_dir)
+        quality(random.Random(0), data)
     if "throughput" in parts:
-        throughput(random.Random(0), args.data_dir, args.throughput_docs)
+        throughput(random.Random(0), data, args.throughput_docs)
     if "scale" in parts:
-        scale(args.data_dir, [int(s) for s in args.sizes.split(",")], args.workers)
+        scale(data, [int(s) for s in args.sizes.split(",")], args.workers)
 
 
 if __name__ == "__main__":

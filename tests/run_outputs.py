@@ -52,10 +52,10 @@ def stop_session(proc: subprocess.Popen) -> list[str]:
     return session_members(proc.pid)
 
 
-def tokenmill_run(tokenmill: Path, cwd: Path, inputs: str, output: str, flags: list[str],
+def tokenmill_run(tokenmill: Path, cwd: Path, inputs: list[str], output: str, flags: list[str],
                   timeout_s: float) -> Path:
     """Runs `tokenmill run` from `cwd` in a session of its own; returns the output directory."""
-    argv = [str(tokenmill), "run", "--input", inputs, "--output", output, *flags]
+    argv = [str(tokenmill), "run", "--input", *inputs, "--output", output, *flags]
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         out, _ = proc.communicate(timeout=timeout_s)

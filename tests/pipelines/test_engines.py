@@ -70,7 +70,7 @@ def _stop(engine: str, env: dict, run_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def direct_outputs(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("direct")
-    out = tokenmill_run(TOKENMILL, cwd, f"{SAMPLES}/*.gz", "out", [*PRESET, "--runner=DirectRunner"], RUN_TIMEOUT_S)
+    out = tokenmill_run(TOKENMILL, cwd, [f"{SAMPLES}/*.gz"], "out", [*PRESET, "--runner=DirectRunner"], RUN_TIMEOUT_S)
     return outputs(out)
 
 
@@ -100,7 +100,7 @@ def test_default_pipeline_on_the_engine_matches_the_direct_runner(cluster, direc
     engine, ports = cluster
     flags = [*PRESET, "--runner=PortableRunner", f"--job_endpoint=localhost:{ports['JOB_PORT']}",
              "--environment_type=EXTERNAL", f"--environment_config=localhost:{ports['POOL_PORT']}"]
-    got = outputs(tokenmill_run(TOKENMILL, tmp_path, f"{SAMPLES}/*.gz", "out", flags, RUN_TIMEOUT_S))
+    got = outputs(tokenmill_run(TOKENMILL, tmp_path, [f"{SAMPLES}/*.gz"], "out", flags, RUN_TIMEOUT_S))
 
     assert got["figures"]["input"]["records"] > 0 and got["kept"] and got["rejected"], "the run saw or kept nothing"
     assert got["figures"]["manifest"] is not None, "the default preset writes token shards"

@@ -27,8 +27,9 @@ from pathlib import Path
 import pytest
 from run_outputs import kept, report_figures, side_outputs, stop_session, tokenmill_run
 
+from testdata import REAL_WARCS
+
 ROOT = Path(__file__).resolve().parents[2]
-WARC_DIR = ROOT.parent / "shared" / "data" / "warc"
 VENV_BIN = Path(sys.executable).parent          # not resolved: the venv's python is a symlink
 TOKENMILL = VENV_BIN / "tokenmill"
 START_TIMEOUT_S = 90
@@ -92,7 +93,7 @@ def worker_pool(tmp_path_factory, request):
 
 def _tokenmill_run(cwd: Path, output: str, beam_flags: list[str]) -> Path:
     """Runs `tokenmill run` from `cwd` with relative paths; returns the output directory."""
-    inputs = os.path.relpath(WARC_DIR, cwd) + "/*.gz"
+    inputs = [os.path.relpath(p, cwd) for p in REAL_WARCS]
     return tokenmill_run(TOKENMILL, cwd, inputs, output, ["--config", "tiny", *beam_flags], RUN_TIMEOUT_S)
 
 

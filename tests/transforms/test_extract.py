@@ -13,7 +13,7 @@ from tokenmill.transforms.extract import (ExtractConfig, ExtractStep, decode_htm
 from tokenmill.transforms.isolated import CallTimeout, ChildCrashed, ChildError, IsolatedFunction, Limits
 from tokenmill.transforms.warc import iter_warc
 
-from testdata import REPO, WARC_DIR
+from testdata import REPO, warc
 
 SAMPLES = REPO / "samples"
 
@@ -38,7 +38,7 @@ def test_binary_payloads_are_recognised():
 
 
 def real_pages() -> list[Document]:
-    stream = io.BytesIO((WARC_DIR / "resiliparse__CC-MAIN-2020-34_excerpt.warc.gz").read_bytes())
+    stream = io.BytesIO(warc("resiliparse__CC-MAIN-2020-34_excerpt.warc.gz").read_bytes())
     return [d for d in iter_warc(stream, "cc") if isinstance(d, Document) and d.record_type == "response"]
 
 

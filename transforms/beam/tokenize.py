@@ -5,8 +5,9 @@ tokenizer in one DoFn (or a supplied .model is loaded); its bytes reach every wo
 input and are loaded once per worker; documents are encoded in batches, keyed by shard, grouped,
 and each shard is written under a temporary name and renamed when complete. The manifest is
 written last, from the shards that were renamed, so a failed or repeated run never leaves a
-manifest that lists a half-written shard (DESIGN.md section 2). Step labels: TrainTokenizer,
-EncodeDocs, WriteTokenShards, WriteManifest.
+manifest that lists a half-written shard (DESIGN.md section 2). A global combine over the split
+hashes (ValFloor) reaches the encoder as a side input too, so a small run still gets val_min_docs
+validation documents. Step labels: TrainTokenizer, ValFloor, EncodeDocs, WriteTokenShards, WriteManifest.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from tokenmill.transforms.beam.stage import in_global_window
 from tokenmill.transforms.token_shards import (MANIFEST_NAME, HashingWriter, Manifest, ShardInfo, shard_name,
                                                token_dtype, write_shard)
 from tokenmill.transforms.tokenize import (TokenizeConfig, TokenizerError, assign_shard, encode_batch,
-                                           load_processor, sample_key, tokenizer_info, train_tokenizer)
+                                           load_processor, sample_key, split_point, tokenizer_info,
+                                           train_tokenizer, val_floor)
 
 log = logging.getLogger("tokenmill")
 
@@ -70,6 +72,33 @@ class BottomK(beam.CombineFn):
 
 def _order(item: tuple[int, str, str]) -> tuple[int, str]:
     return item[0], item[1]
+
+
+class ValFloor(beam.CombineFn):
+    """(split point, id) pairs -> `val_floor` of the run: a count and the val_min_docs smallest
+    pairs, both associative, so any bundling gives the same floor."""
+
+    def __init__(self, cfg: TokenizeConfig):
+        self._cfg = cfg
+
+    def create_accumulator(self) -> tuple[int, list]:
+        return 0, []
+
+    def add_input(self, acc: tuple[int, list], item: tuple[int, str]) -> tuple[int, list]:
+        count, smallest = acc
+        smallest.append(item)
+        if len(smallest) >= 2 * max(self._cfg.val_min_docs, 1):   # prune in batches, as BottomK
+            smallest[:] = heapq.nsmallest(self._cfg.val_min_docs, smallest)
+        return count + 1, smallest
+
+    def merge_accumulators(self, accs: Iterable[tuple[int, list]]) -> tuple[int, list]:
+        accs = list(accs)
+        return (sum(c for c, _ in accs),
+                heapq.nsmallest(self._cfg.val_min_docs, (item for _, s in accs for item in s)))
+
+    def extract_output(self, acc: tuple[int, list]) -> tuple[int, str] | None:
+        count, smallest = acc
+        return val_floor(heapq.nsmallest(self._cfg.val_min_docs, smallest), count, self._cfg)
 
 
 class _TrainTokenizerFn(beam.DoFn):
@@ -124,8 +153,10 @@ class _EncodeFn(_WithTokenizer):
     def start_bundle(self) -> None:
         self._batch: list[Document] = []
 
-    def process(self, doc: Document, models: list[bytes]) -> Iterable[tuple[str, tuple[str, bytes, int]]]:
+    def process(self, doc: Document, models: list[bytes],
+                floor: tuple[int, str] | None) -> Iterable[tuple[str, tuple[str, bytes, int]]]:
         self._tokenizer(models)
+        self._floor = floor
         self._batch.append(doc)
         if len(self._batch) >= self._cfg.encode_batch:
             yield from self._flush()
@@ -140,7 +171,7 @@ class _EncodeFn(_WithTokenizer):
             return
         encoded = encode_batch(self._processor, [d.text for d in batch], self._cfg.num_threads)
         for doc, tokens in zip(batch, encoded):
-            split, index, count = assign_shard(doc.id, self._cfg)
+            split, index, count = assign_shard(doc.id, self._cfg, self._floor)
             yield shard_name(split, index, count), (doc.id, tokens.tobytes(), len(doc.text.encode("utf-8")))
 
 
@@ -205,10 +236,15 @@ class TokenizeDocs(beam.PTransform):
                 | "TrainTokenizer" >> beam.ParDo(_TrainTokenizerFn(cfg, self._model_path)))
 
     def expand(self, docs):
+        cfg = self._cfg
         model = self._tokenizer(docs)                                    # PCollection[bytes], 0 or 1 element
         models = beam.pvalue.AsList(model)
+        floor = (docs                                                    # the run's val_floor, or None
+                 | "SplitPoints" >> beam.Map(lambda d: (split_point(d.id, cfg), d.id))
+                 | "ValFloor" >> beam.CombineGlobally(ValFloor(cfg)))
         return (docs
-                | "EncodeDocs" >> beam.ParDo(_EncodeFn(self._cfg), models)   # (shard name, (id, tokens, bytes))
+                | "EncodeDocs" >> beam.ParDo(_EncodeFn(cfg), models, beam.pvalue.AsSingleton(floor))
+                # -> (shard name, (id, tokens, bytes))
                 | "GroupByShard" >> beam.GroupByKey()                        # (shard name, [(id, tokens, bytes)])
                 | "WriteTokenShards" >> beam.ParDo(_WriteShardFn(self._tokens_dir), models)   # ShardInfo
                 | "CollectShards" >> beam.combiners.ToList()                 # [ShardInfo], after every shard
