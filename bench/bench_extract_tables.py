@@ -5,11 +5,11 @@ the cells are written as plain lines instead (transforms/extract.py, `unwrap_tab
 every HTML response of the given WARCs through extraction (trafilatura, the default config) both
 ways, in-process, then through the language and quality stages, and
 counts the pages whose text changed and those whose outcome (kept, or the drop reason) changed,
-with examples to check by eye. Inputs: the real WARCs in DATA/warc/ and, with --generated, the
+with examples to check by eye. Inputs: the real WARCs in warc/ under --data DIR and, with --generated, the
 files bench/generate.py wrote.
 
-    .venv/bin/python bench/generate.py --docs 2000 --out /tmp/gen2k --data ../shared/data
-    .venv/bin/python bench/bench_extract_tables.py --data ../shared/data [--generated /tmp/gen2k] [--examples 10]
+    .venv/bin/python bench/generate.py --docs 2000 --out /tmp/gen2k --data DIR
+    .venv/bin/python bench/bench_extract_tables.py --data DIR [--generated /tmp/gen2k] [--examples 10]
 """
 
 from __future__ import annotations
@@ -29,10 +29,8 @@ from tokenmill.transforms.quality import assess_quality
 from tokenmill.transforms.warc import iter_warc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table  # noqa: E402  (bench/ is not a package)
+from common import add_data_argument, data_dir, print_table  # noqa: E402  (bench/ is not a package)
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
 
 
 def pages(paths: list[Path]):
@@ -77,14 +75,14 @@ def measure(name: str, paths: list[Path], cfg, examples: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=DATA, help="the shared real data directory (warc/)")
+    add_data_argument(p, "warc")
     p.add_argument("--generated", type=Path, help="a directory of gen-*.warc.gz from bench/generate.py")
     p.add_argument("--examples", type=int, default=10, help="changed pages to print")
     p.add_argument("--skip-real", action="store_true", help="only the generated corpus")
     args = p.parse_args(argv)
     cfg = load_config("default", [])
     examples: list[dict] = []
-    rows = [] if args.skip_real else [measure("real WARCs", sorted((args.data / "warc").glob("*.warc.gz")), cfg,
+    rows = [] if args.skip_real else [measure("real WARCs", sorted((data_dir(args, "warc") / "warc").glob("*.warc.gz")), cfg,
                                               examples)]
     if args.generated:
         rows.append(measure("generated", sorted(args.generated.glob("*.warc.gz")), cfg, examples))

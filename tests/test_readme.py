@@ -85,6 +85,8 @@ def parse_command(command: str) -> None:
         result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *rest, "tests/data"],
                                 cwd=REPO, capture_output=True, text=True, timeout=120)
         assert result.returncode == 5, result.stdout + result.stderr
+    elif program == "scripts/local_cluster.sh":
+        assert len(rest) == 2 and rest[0] in ("flink", "spark") and rest[1] in ("fetch", "up", "down", "status"), rest
     else:
         assert (REPO / program).is_file(), f"{program}: no such script"
 
