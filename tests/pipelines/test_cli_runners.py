@@ -44,7 +44,7 @@ def test_cluster_runners_get_options_their_job_servers_need():
         # Java job servers parse the log level into an enum that has WARN and no WARNING
         assert options["default_sdk_harness_log_level"] == "WARN"
         # SDK workers kept between stages (Spark starts one per task otherwise)
-        assert options["environment_cache_millis"] == ENVIRONMENT_CACHE_MS
-    assert beam_options(["--runner=PortableRunner", "--environment_cache_millis=7"]).get_all_options()[
-        "environment_cache_millis"] == 7                    # the user's value wins
-    assert beam_options(["--runner=DirectRunner"]).get_all_options()["environment_cache_millis"] == 0
+        assert int(options["environment_cache_millis"]) == ENVIRONMENT_CACHE_MS   # Beam keeps it a string
+    assert int(beam_options(["--runner=PortableRunner", "--environment_cache_millis=7"]).get_all_options()[
+        "environment_cache_millis"]) == 7                   # the user's value wins
+    assert int(beam_options(["--runner=DirectRunner"]).get_all_options()["environment_cache_millis"]) == 0
