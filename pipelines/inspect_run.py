@@ -47,7 +47,25 @@ class RunOutputs:
         self.fs, self.out_dir = FileSystems, out_dir.rstrip("/")
         self.report = self._json("report", "report.json")
         self.stage_names = [s["name"] for s in self.report["stages"]] if self.report else self._stats_stages()
-        self.keeps_rejected = self._has("rejected")
+        self.keeps_rejected = self._keeps_rejected()
+
+    def _keeps_rejected(self) -> bool:
+        """output.keep_rejected of the run's resolved config (a run that dropped nothing has no rejected/)."""
+        import yaml
+        text = (self.report or {}).get("config_resolved") or self._text("config.resolved.yaml")
+        try:
+            config = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            config = None
+        if isinstance(config, dict) and isinstance(config.get("output"), dict):
+            return bool(config["output"].get("keep_rejected"))
+        return self._has("rejected")
+
+    def _text(self, *parts: str) -> str:
+        if not self._has(*parts):
+            return ""
+        with self.fs.open(self._path(*parts)) as f:
+            return f.read().decode("utf-8")
 
     def _path(self, *parts: str) -> str:
         return self.fs.join(self.out_dir, *parts)
@@ -278,7 +296,7 @@ def inspect_reason(run: RunOutputs, out: Printer, reason: str, n: int) -> int:
                                                               *run.stage_stats(s).get("errors", {}))})
         out.line(f"no document was dropped or failed for '{reason}' in this run; its reasons: {', '.join(known)}")
         return 1
-    where = ", ".join(f"{s} {c:,}" for s, c in {**counts, **errors}.items() if c)
+    where = ", ".join(f"{s} {c:,}" for s, c in [*counts.items(), *errors.items()] if c)
     if sum(errors.values()):
         rows = pick(run.errors("kind", lambda v: v == reason))
         out.line(f"{reason}: {total:,} documents failed ({where}); {len(rows)} shown")

@@ -77,7 +77,7 @@ def stage_entry(stats: StageStats) -> dict:
     return {
         "name": stats.stage, "seen": stats.seen, "kept": stats.kept,
         "dropped": dict(stats.dropped.most_common()), "errors": dict(stats.errors.most_common()),
-        "seconds": round(stats.seconds, 3),   # CPU seconds (COST_HOW)
+        "seconds": round(stats.seconds, 6),   # CPU seconds (COST_HOW)
         "docs_per_s": round(stats.seen / stats.seconds, 1) if stats.seconds else None,   # per CPU second
         "samples": {reason: [s.__dict__ for s in samples] for reason, samples in stats.samples.items()},
         "histograms": {n: {"edges": list(h.edges), "counts": h.counts} for n, h in stats.histograms.items()},
@@ -103,16 +103,16 @@ STEP_DETAILS = {
 def cost_section(stats: list[StageStats], tokenize: StageStats | None, run: dict) -> dict:
     """Stage costs beside the job's CPU time; `unattributed` is what ran outside tokenmill's steps."""
     job_cpu = run.get("cpu_seconds")
-    rows = [{"name": s.stage, "seconds": round(s.seconds, 3), "kind": "stage"} for s in stats]
+    rows = [{"name": s.stage, "seconds": round(s.seconds, 6), "kind": "stage"} for s in stats]
     steps = {"tokenize": tokenize.seconds} if tokenize is not None else {}
     steps.update(run.get("cost_counters") or {})
-    rows += [{"name": name, "seconds": round(seconds, 3), "kind": "step", "detail": STEP_DETAILS.get(name, "")}
+    rows += [{"name": name, "seconds": round(seconds, 6), "kind": "step", "detail": STEP_DETAILS.get(name, "")}
              for name, seconds in steps.items()]
     attributed = sum(r["seconds"] for r in rows)
-    costs = {"unit": COST_UNIT, "how": COST_HOW, "rows": rows, "attributed_seconds": round(attributed, 3),
+    costs = {"unit": COST_UNIT, "how": COST_HOW, "rows": rows, "attributed_seconds": round(attributed, 6),
              "job_cpu_seconds": round(job_cpu, 3) if job_cpu is not None else None}
     if job_cpu:
-        costs["unattributed_seconds"] = round(job_cpu - attributed, 3)
+        costs["unattributed_seconds"] = round(job_cpu - attributed, 6)
         costs["attributed_share"] = round(attributed / job_cpu, 4)
     return costs
 

@@ -267,9 +267,11 @@ def _output_section(report: dict) -> str:
 
 
 def _languages_section(report: dict) -> str:
-    langs = report["output"].get("languages") or []
-    if not langs:
+    if "languages" not in report["output"]:   # a report from before languages were counted
         return ""
+    langs = report["output"]["languages"]
+    if not langs:
+        return "<h2 id='languages-title'>Kept documents by language</h2><p class='muted'>No documents kept.</p>"
     rows = [_row([l["lang"], l["documents"], _share(l["documents"], report["output"]["documents"]), l["chars"],
                   "-" if l["tokens"] is None else l["tokens"]], f"data-lang='{e(l['lang'])}'") for l in langs]
     table = _table(["language", "documents kept", "share", "characters", "tokens"], rows, "id='languages'")

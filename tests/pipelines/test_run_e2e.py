@@ -49,7 +49,9 @@ def test_every_shared_warc_is_read_and_accounted(real_run):
     assert report["input"]["bytes"] == sum(p.stat().st_size for p in WARC_DIR.glob("*.gz"))
     read = report["stages"][0]
     assert read["name"] == "read" and read["errors"] == {}
-    assert read["dropped"]["not_response"] > 500 and read["dropped"]["not_html"] > 100
+    # request/metadata/warcinfo records are no pages: counted apart, not dropped by the read stage
+    assert report["input"]["other_records"] > 500 and read["dropped"]["not_html"] > 100
+    assert report["input"]["pages"] + report["input"]["other_records"] == 960 and "not_response" not in read["dropped"]
     assert report["output"]["documents"] > 100
     assert (real_run / "config.resolved.yaml").read_text().startswith("# tokenmill resolved config")
     assert (real_run / "report" / "index.html").exists()
