@@ -161,11 +161,12 @@ class _SharedScrubber:
 COST_NAMESPACE = "tokenmill.cost"   # Beam counters of CPU microseconds spent outside the stages
 
 
-def charge(name: str, started: float) -> None:
-    """Adds the CPU time since `started` (cpu_clock) to the counter `tokenmill.cost/<name>_cpu_us`.
-    These writers run after the stats files are merged, so their cost travels as a Beam metric:
-    the report shows it where the runner returns metrics (DirectRunner, portable runners)."""
-    Metrics.counter(COST_NAMESPACE, f"{name}_cpu_us").inc(int((cpu_clock() - started) * 1e6))
+def charge(name: str, started: float, extra: float = 0.0) -> None:
+    """Adds the CPU time since `started` (cpu_clock), plus `extra` seconds, to the counter
+    `tokenmill.cost/<name>_cpu_us`. These writers run after the stats files are merged, so their
+    cost travels as a Beam metric: the report shows it where the runner returns metrics
+    (DirectRunner, portable runners)."""
+    Metrics.counter(COST_NAMESPACE, f"{name}_cpu_us").inc(int((cpu_clock() - started + extra) * 1e6))
 
 
 class _Scrubbing(beam.DoFn):
@@ -179,12 +180,14 @@ class _Scrubbing(beam.DoFn):
         started = cpu_clock()
         self._holder = self._make_scrubber()   # held while this DoFn lives, so Shared keeps it
         self._scrub = self._holder.value
-        charge("ledger", started)
+        # Charged with the first element: a runner records metrics per bundle, not during setup.
+        self._setup_seconds = cpu_clock() - started
 
     def process(self, element) -> Iterable:
         started = cpu_clock()
         outputs = list(self.write(element))
-        charge("ledger", started)
+        charge("ledger", started, self._setup_seconds)
+        self._setup_seconds = 0.0
         return outputs
 
     def write(self, element) -> Iterable:
