@@ -1,4 +1,4 @@
-"""The `tokenmill` command: run, train, sample, report, config.
+"""The `tokenmill` command: run, train, sample, report, inspect, config.
 
 A mistake on the command line (a bad flag, a missing input, an unknown config key) prints one
 line on stderr and exits with status 2, never a traceback. Flags that tokenmill does not define
@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--train-log", metavar="PATH", help=(
         "attach a training run that used this run's tokens: its train_log.jsonl (or its output "
         "directory); the loss curve is added to report.json and index.html"))
+    from tokenmill.pipelines.inspect_run import add_inspect_parser
+    add_inspect_parser(sub)
     config = sub.add_parser("config", help="print the resolved config with every key's meaning")
     _config_args(config)
     sub.add_parser("train", help="train the GPT on token shards (tokenmill train --help)", add_help=False)
@@ -112,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             from tokenmill.pipelines.report_cli import report_command
             return report_command(args)
+        if args.command == "inspect":
+            from tokenmill.pipelines.inspect_run import inspect_command
+            return inspect_command(args)
         return _cmd_config(args)
     except UsageError as err:
         print(f"tokenmill: error: {err}", file=sys.stderr)
@@ -234,6 +239,8 @@ def _run_claimed(args, cfg, options, claim) -> int:
         result = run_job(args.input, args.output, cfg, options, wait=not args.detach)
     except ConfigError as err:   # found while running, e.g. a vocabulary the data cannot support
         raise UsageError(str(err)) from None
+    finally:   # Beam's warnings that the console does not show, and everything else, in OUT/logs/run.log
+        _RUN_LOG.write(args.output)
     run = _run_facts(args, result)
     if args.detach:
         write_pending(args.output, result.stages, run, args.input)
@@ -249,6 +256,8 @@ def _run_facts(args, result) -> dict:
     return {
         "started": result.started, "finished": result.finished,
         "seconds": None if args.detach else round(result.seconds, 2),
+        "cpu_seconds": None if result.cpu_seconds is None else round(result.cpu_seconds, 2),
+        "cost_counters": result.cost_counters,
         "runner": result.runner, "config": args.config, "overrides": args.overrides,
         "config_sha256": _sha256_of(args.output, "config.resolved.yaml"), "version": _version(),
         "versions": versions(),
@@ -267,23 +276,15 @@ def _version() -> str:
     return importlib.metadata.version("tokenmill")
 
 
-class _DropLogNoise(logging.Filter):
-    # Importing apache_beam warns that the GCP client libraries are missing even when no GCP
-    # service is used; users of local and portable runners should not see it on every run.
-    def filter(self, record: logging.LogRecord) -> bool:
-        # Beam logs an exception leaving a DoFn with its traceback before re-raising it; for Ctrl-C
-        # or SIGTERM (a KeyboardInterrupt) the one line main() prints says enough.
-        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
-            return False
-        return "apitools not found" not in record.getMessage()
+_RUN_LOG = None
 
 
 def _quiet_logging() -> None:
-    # Beam logs every worker start at INFO; keep tokenmill's own progress lines and warnings.
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_DropLogNoise())
-    logging.getLogger("tokenmill").setLevel(logging.INFO)
+    # Beam logs every worker start at INFO; keep tokenmill's own progress lines and warnings, and
+    # keep Beam's irrelevant warnings off the console (pipelines/run_log.py).
+    global _RUN_LOG
+    from tokenmill.pipelines.run_log import install
+    _RUN_LOG = install(logging.WARNING)
 
 
 if __name__ == "__main__":

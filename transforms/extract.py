@@ -195,8 +195,6 @@ def extract_document(doc: Document, cfg: ExtractConfig, extractor: Callable[[str
     """The extract stage for one record: HTML is decoded and extracted; text records pass through."""
     if doc.html is None:
         return doc if doc.text.strip() else Drop(DropReason.NO_TEXT, "record has no text")
-    if not cfg.enabled:
-        return Drop(DropReason.NO_TEXT, "extraction disabled")
     if len(doc.html) > cfg.max_html_mb * (1 << 20):
         return Failure(ErrorKind.TOO_LARGE, f"{len(doc.html)} bytes of HTML > max_html_mb={cfg.max_html_mb}")
     if looks_binary(doc.html):
@@ -238,6 +236,11 @@ class ExtractStep:
 
     def __call__(self, doc: Document) -> Outcome:
         return extract_document(doc, self.cfg, self.extract)
+
+    @property
+    def helper_cpu_seconds(self) -> float:
+        """CPU seconds spent in the isolated extraction process, for the stage's cost."""
+        return self._isolated.cpu_seconds if self._isolated is not None else 0.0
 
     def close(self) -> None:
         if self._isolated is not None:

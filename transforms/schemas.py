@@ -6,6 +6,7 @@ Defined once here; the writers and every reader (tests, report, trainer tooling)
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import pyarrow as pa
 
@@ -37,6 +38,15 @@ REJECTED_SCHEMA = pa.schema([
     ("reason", pa.string()),
     ("text", pa.string()),
     ("detail", pa.string()),
+    # The signals the document had when it was dropped, for `tokenmill inspect`.
+    ("lang", pa.string()),
+    ("lang_score", pa.float32()),
+    ("toxicity", pa.float32()),
+    ("cluster_id", pa.string()),
+    ("cluster_size", pa.int32()),
+    ("source", pa.string()),
+    ("offset", pa.int64()),
+    ("signals", pa.map_(pa.string(), pa.float64())),
 ])
 
 
@@ -54,4 +64,14 @@ def doc_row(doc: Document) -> dict:
         "pii_counts": dict(doc.pii_counts), "cluster_id": doc.cluster_id, "cluster_size": doc.cluster_size,
         "source": doc.source, "offset": doc.offset, "date": doc.date, "charset": doc.charset,
         "signals": dict(doc.signals),
+    }
+
+
+def rejected_row(doc: Document, stage: str, reason: str, detail: str, scrub: Callable[[str], str]) -> dict:
+    """The `rejected/<stage>/*.parquet` row of a dropped document; text, URL and detail scrubbed."""
+    return {
+        "id": doc.id, "url": scrub(doc.url), "stage": stage, "reason": reason, "text": scrub(doc.text),
+        "detail": scrub(detail), "lang": doc.lang, "lang_score": _nullable(doc.lang_score),
+        "toxicity": _nullable(doc.toxicity), "cluster_id": doc.cluster_id, "cluster_size": doc.cluster_size,
+        "source": doc.source, "offset": doc.offset, "signals": dict(doc.signals),
     }

@@ -49,8 +49,10 @@ def test_every_real_warc_is_read_and_accounted(real_run):
     assert report["input"]["bytes"] == sum(p.stat().st_size for p in REAL_WARCS)
     read = report["stages"][0]
     assert read["name"] == "read" and read["errors"] == {}
-    # Every record but the 156 + 22 + 15 + 16 + 1 responses and the one WET conversion.
-    assert read["dropped"]["not_response"] == 558 - 210 - 1
+    # request/metadata/warcinfo records are no pages: counted apart, not dropped by the read stage;
+    # the pages are the 156 + 22 + 15 + 16 + 1 responses and the one WET conversion
+    assert report["input"]["pages"] == 210 + 1 and report["input"]["other_records"] == 558 - 210 - 1
+    assert "not_response" not in read["dropped"]
     assert read["dropped"]["not_html"] > 80      # 94: images, dns:, robots.txt, ... of the 2008 crawl
     assert report["output"]["documents"] > 90   # 96
     assert (real_run / "config.resolved.yaml").read_text().startswith("# tokenmill resolved config")

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 import apache_beam as beam
 
-from tokenmill.transforms.beam.dedup_common import TappedDoFn
+from tokenmill.transforms.beam.dedup_common import TappedDoFn, charged
 from tokenmill.transforms.beam.stage import STATS
 from tokenmill.transforms.dedup import final_label, large_star, small_star
 from tokenmill.transforms.stats import StageStats
@@ -44,6 +44,7 @@ class _Star(TappedDoFn):
         super().start_bundle()
         self._tap.count(self._counter, 0)
 
+    @charged
     def process(self, group: tuple[str, Iterable[str]]) -> Iterable[tuple[str, str]]:
         node, neighbours = group
         neighbours = list(neighbours)
@@ -63,6 +64,7 @@ class _Label(TappedDoFn):
         super().start_bundle()
         self._tap.count("cc_unsettled_nodes", 0)
 
+    @charged
     def process(self, group: tuple[str, Iterable[str]]) -> Iterable[tuple[str, str]]:
         node, neighbours = group
         label, settled = final_label(node, neighbours)

@@ -2,18 +2,21 @@
 
 Dedup decides after shuffles, so its stages end with `RecordOutcomes` for the accounting; the
 facts only dedup knows (bucket sizes, edges, rounds, cluster sizes) travel as extra `StageStats`
-for the same stage, merged with the rest by the ledger into `stats/<stage>.json`.
+for the same stage, merged with the rest by the ledger into `stats/<stage>.json`. So does the CPU
+time of every dedup DoFn (`charged`), the steps after each shuffle included, so that the report's
+stage cost is what dedup costs and not only its first step.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable
+import functools
+from typing import Any, Callable, Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from tokenmill.transforms.beam.stage import STATS, in_global_window
+from tokenmill.transforms.beam.stage import STATS, cpu_clock, in_global_window
 from tokenmill.transforms.dedup import CLUSTER_SIZE_EDGES
 from tokenmill.transforms.document import Document
 from tokenmill.transforms.stats import Histogram, StageStats
@@ -49,12 +52,25 @@ class StatsTap:
     def flush(self) -> Iterable[Any]:
         """The bundle's stats as a tagged, windowed output (for finish_bundle), then a fresh start."""
         stats, self.stats = self.stats, StageStats(self.stage)
-        if not stats.extra and not stats.histograms:
+        if not stats.extra and not stats.histograms and not stats.seconds:
             return
         for name, n in stats.extra.items():
             if isinstance(n, int):
                 Metrics.counter(f"stage.{self.stage}", name).inc(n)
         yield beam.pvalue.TaggedOutput(STATS, in_global_window(stats))
+
+
+def charged(process: Callable) -> Callable:
+    """Decorates a TappedDoFn's `process`: its thread CPU time goes to the stage's `seconds`. The
+    outputs are collected and handed on after the clock stops, because a fused downstream step
+    runs inside the `yield` and must not be charged to this one."""
+    @functools.wraps(process)
+    def timed(self, *args, **kwargs) -> list:
+        started = cpu_clock()
+        outputs = list(process(self, *args, **kwargs) or ())
+        self._tap.stats.seconds += cpu_clock() - started
+        return outputs
+    return timed
 
 
 class TappedDoFn(beam.DoFn):
@@ -83,6 +99,7 @@ class _ClusterSizes(TappedDoFn):
     def __init__(self, stage: str):
         self._stage = stage
 
+    @charged
     def process(self, doc: Document) -> Iterable[Any]:
         self._tap.observe_size("cluster_size", doc.cluster_size)
         return ()

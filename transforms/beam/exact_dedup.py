@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterable
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from tokenmill.transforms.beam.dedup_common import FAILED, ClusterSizeStats, kept_pair, with_cluster
-from tokenmill.transforms.beam.stage import RecordOutcomes
+from tokenmill.transforms.beam.dedup_common import FAILED, ClusterSizeStats, TappedDoFn, charged, kept_pair, with_cluster
+from tokenmill.transforms.beam.stage import STATS, RecordOutcomes
 from tokenmill.transforms.dedup import ExactDedupConfig
 from tokenmill.transforms.dedup_text import exact_key, survivor_rank, tie_break, url_key
 from tokenmill.transforms.document import Document, Drop, DropReason, ErrorKind, Failure
@@ -34,12 +34,13 @@ def doc_url_key(doc: Document) -> str:
     return url_key(doc.url)
 
 
-class _KeyDocs(beam.DoFn):
+class _KeyDocs(TappedDoFn):
     """Document -> (key, document); an empty key bypasses the grouping, an exception fails the document."""
 
-    def __init__(self, key_fn: Callable[[Document], str]):
-        self._key_fn = key_fn
+    def __init__(self, key_fn: Callable[[Document], str], stage: str):
+        self._key_fn, self._stage = key_fn, stage
 
+    @charged
     def process(self, doc: Document) -> Iterable[Any]:
         try:
             key = self._key_fn(doc)
@@ -52,16 +53,17 @@ class _KeyDocs(beam.DoFn):
             yield beam.pvalue.TaggedOutput(UNKEYED, doc)
 
 
-class _PickSurvivor(beam.DoFn):
+class _PickSurvivor(TappedDoFn):
     """(key, documents) -> the survivor (main) and (document, Drop) pairs for the others."""
 
     def __init__(self, reason: DropReason, priority: str, stage: str):
-        self._reason, self._priority = reason, priority
+        self._reason, self._priority, self._stage = reason, priority, stage
         self._members = Metrics.distribution(f"stage.{stage}", "group_members")
 
     def _order(self, doc: Document) -> tuple:
         return survivor_rank(doc, self._priority), tie_break(doc)
 
+    @charged
     def process(self, group: tuple[str, Iterable[Document]]) -> Iterable[Any]:
         _, docs = group
         best, best_order, members, weight = None, None, 0, 0
@@ -85,7 +87,8 @@ class _PickSurvivor(beam.DoFn):
 
 
 class _DedupPass(beam.PTransform):
-    """One keyed pass: returns (survivors and unkeyed documents, [dropped/failed pair collections])."""
+    """One keyed pass: returns (survivors and unkeyed documents, [dropped/failed pair collections],
+    [stats collections])."""
 
     def __init__(self, name: str, key_fn: Callable[[Document], str], reason: DropReason, priority: str,
                  stage: str):
@@ -95,14 +98,15 @@ class _DedupPass(beam.PTransform):
     def expand(self, docs):
         n = self._name
         # docs: PCollection[Document] -> (key, Document), plus unkeyed docs and failures
-        keyed = docs | f"KeyBy{n}" >> beam.ParDo(_KeyDocs(self._key_fn)).with_outputs(FAILED, UNKEYED, main="keyed")
+        keyed = docs | f"KeyBy{n}" >> beam.ParDo(_KeyDocs(self._key_fn, self._stage)).with_outputs(
+            FAILED, UNKEYED, STATS, main="keyed")
         # (key, Document) -> (key, Iterable[Document]) -> survivors + (Document, Drop)
         picked = (keyed.keyed
                   | f"GroupBy{n}" >> beam.GroupByKey()
                   | f"Pick{n}Survivors" >> beam.ParDo(_PickSurvivor(self._reason, self._priority, self._stage))
-                  .with_outputs(DROPPED_PAIRS, main="kept"))
+                  .with_outputs(DROPPED_PAIRS, STATS, main="kept"))
         survivors = (picked.kept, keyed[UNKEYED]) | f"Merge{n}Kept" >> beam.Flatten()
-        return survivors, [picked[DROPPED_PAIRS], keyed[FAILED]]
+        return survivors, [picked[DROPPED_PAIRS], keyed[FAILED]], [keyed[STATS], picked[STATS]]
 
 
 class ExactDedup(beam.PTransform):
@@ -113,15 +117,16 @@ class ExactDedup(beam.PTransform):
         self._cfg, self._ledger, self._stage = cfg, ledger, stage
 
     def expand(self, docs):
-        survivors, pairs = docs | "TextPass" >> _DedupPass("Text", text_key, DropReason.EXACT_DUPLICATE,
-                                                            self._cfg.survivor, self._stage)
+        survivors, pairs, stats = docs | "TextPass" >> _DedupPass("Text", text_key, DropReason.EXACT_DUPLICATE,
+                                                                   self._cfg.survivor, self._stage)
         if self._cfg.by_url:
-            survivors, more = survivors | "UrlPass" >> _DedupPass("Url", doc_url_key, DropReason.URL_DUPLICATE,
-                                                                  self._cfg.survivor, self._stage)
-            pairs = pairs + more
+            survivors, more, more_stats = survivors | "UrlPass" >> _DedupPass(
+                "Url", doc_url_key, DropReason.URL_DUPLICATE, self._cfg.survivor, self._stage)
+            pairs, stats = pairs + more, stats + more_stats
         # every input document ends as exactly one (document, outcome) pair
         kept_pairs = survivors | "KeptPairs" >> beam.Map(kept_pair)
         outcomes = tuple(pairs) + (kept_pairs,) | "AllOutcomes" >> beam.Flatten()
         kept = outcomes | "RecordOutcomes" >> RecordOutcomes(self._stage, self._ledger)
-        self._ledger.add_stats(kept | "ClusterSizes" >> ClusterSizeStats(self._stage))
+        stats.append(kept | "ClusterSizes" >> ClusterSizeStats(self._stage))
+        self._ledger.add_stats(tuple(stats) | "FlattenStats" >> beam.Flatten())
         return kept

@@ -19,16 +19,15 @@ accounting holds; bucket, edge, round and cluster-size figures go to the same st
 
 from __future__ import annotations
 
-import time
 from typing import Any, Iterable
 
 import apache_beam as beam
 import numpy as np
 
 from tokenmill.transforms.beam.components import ConnectedComponents
-from tokenmill.transforms.beam.dedup_common import (FAILED, ClusterSizeStats, StatsTap, TappedDoFn, facts, kept_pair,
-                                                     with_cluster)
-from tokenmill.transforms.beam.stage import STATS, RecordOutcomes, in_global_window
+from tokenmill.transforms.beam.dedup_common import (FAILED, ClusterSizeStats, StatsTap, TappedDoFn, charged, facts,
+                                                     kept_pair, with_cluster)
+from tokenmill.transforms.beam.stage import STATS, RecordOutcomes, cpu_clock, in_global_window
 from tokenmill.transforms.dedup import NearDedupConfig, pair_edges, star_edges
 from tokenmill.transforms.dedup_text import rank_id, survivor_rank
 from tokenmill.transforms.document import Document, Drop, DropReason, ErrorKind, Failure
@@ -53,14 +52,18 @@ class Sign(beam.DoFn):
         self._tap = StatsTap(self._stage)
 
     def process(self, doc: Document) -> Iterable[Any]:
+        started = cpu_clock()
         self._batch.append(doc)
-        if len(self._batch) >= self._cfg.batch_size:
-            yield from self._flush()
+        outputs = list(self._flush()) if len(self._batch) >= self._cfg.batch_size else []
+        self._tap.stats.seconds += cpu_clock() - started
+        return outputs
 
     def finish_bundle(self) -> Iterable[Any]:
-        for item in self._flush():
-            yield (beam.pvalue.TaggedOutput(item.tag, in_global_window(item.value))
-                   if isinstance(item, beam.pvalue.TaggedOutput) else in_global_window(item))
+        started = cpu_clock()
+        outputs = [beam.pvalue.TaggedOutput(item.tag, in_global_window(item.value))
+                   if isinstance(item, beam.pvalue.TaggedOutput) else in_global_window(item) for item in self._flush()]
+        self._tap.stats.seconds += cpu_clock() - started
+        yield from outputs
         yield from self._tap.flush()
 
     def _signatures(self, docs: list[Document]) -> list[tuple[np.ndarray, int] | Failure]:
@@ -82,11 +85,11 @@ class Sign(beam.DoFn):
         if not docs:
             return
         cfg = self._cfg
-        started = time.perf_counter()
+        started = cpu_clock()
         results = self._signatures(docs)
         keys = [band_keys(r[0], self._bands, self._rows) if not isinstance(r, Failure) and r[1] else []
                 for r in results]
-        self._tap.count("sign_seconds", time.perf_counter() - started)   # signatures and band keys
+        self._tap.count("sign_seconds", cpu_clock() - started)   # signatures and band keys, CPU s
         for doc, result, doc_keys in zip(docs, results, keys):
             if isinstance(result, Failure):
                 yield beam.pvalue.TaggedOutput(FAILED, (doc, result))
@@ -112,6 +115,7 @@ class _BucketEdges(TappedDoFn):
     def __init__(self, stage: str, verify: bool, pair_cap: int):
         self._stage, self._verify, self._pair_cap = stage, verify, pair_cap
 
+    @charged
     def process(self, bucket: tuple[bytes, Iterable[str]]) -> Iterable[tuple[str, str]]:
         _, ranks = bucket
         members = set(ranks)
@@ -143,6 +147,7 @@ class _CheckPair(TappedDoFn):
     def __init__(self, stage: str, threshold: float):
         self._stage, self._threshold = stage, threshold
 
+    @charged
     def process(self, joined: tuple[str, dict]) -> Iterable[tuple[str, str]]:
         larger, parts = joined
         sig_bytes = next(iter(parts["sig"]), None)
@@ -187,6 +192,7 @@ class _Decide(TappedDoFn):
     def __init__(self, stage: str):
         self._stage = stage
 
+    @charged
     def process(self, joined: tuple[str, dict]) -> Iterable[Any]:
         rank, parts = joined
         labels = list(parts["label"])
@@ -226,6 +232,7 @@ class _Crown(TappedDoFn):
     def __init__(self, stage: str):
         self._stage = stage
 
+    @charged
     def process(self, joined: tuple[str, dict]) -> Iterable[Any]:
         _, parts = joined
         sizes = next(iter(parts["size"]), None)

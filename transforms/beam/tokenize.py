@@ -8,13 +8,18 @@ written last, from the shards that were renamed, so a failed or repeated run nev
 manifest that lists a half-written shard (DESIGN.md section 2). A global combine over the split
 hashes (ValFloor) reaches the encoder as a side input too, so a small run still gets val_min_docs
 validation documents. Step labels: TrainTokenizer, ValFloor, EncodeDocs, WriteTokenShards, WriteManifest.
+
+With a ledger, the CPU time of training, encoding and writing goes to `stats/tokenize.json` (the
+report's cost of tokenizing), and the tokens per language to `stats/output.json`.
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
+import time
 import uuid
+from collections import Counter
 from typing import Iterable
 
 import apache_beam as beam
@@ -22,7 +27,8 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from tokenmill.transforms.document import Document
-from tokenmill.transforms.beam.stage import in_global_window
+from tokenmill.transforms.stats import StageStats
+from tokenmill.transforms.beam.stage import STATS, cpu_clock, in_global_window
 from tokenmill.transforms.token_shards import (MANIFEST_NAME, HashingWriter, Manifest, ShardInfo, shard_name,
                                                token_dtype, write_shard)
 from tokenmill.transforms.tokenize import (TokenizeConfig, TokenizerError, assign_shard, encode_batch,
@@ -32,6 +38,13 @@ from tokenmill.transforms.tokenize import (TokenizeConfig, TokenizerError, assig
 log = logging.getLogger("tokenmill")
 
 TOKENIZER_FILE = "tokenizer.model"
+TOKENIZE, OUTPUT = "tokenize", "output"   # the ledger's stats/tokenize.json and stats/output.json
+
+
+def _cost(seconds: float, **extra: int) -> beam.pvalue.TaggedOutput:
+    stats = StageStats(TOKENIZE, seconds=seconds)
+    stats.extra.update(extra)
+    return beam.pvalue.TaggedOutput(STATS, in_global_window(stats))
 
 
 def write_atomically(path: str, data: bytes) -> None:
@@ -109,8 +122,12 @@ class _TrainTokenizerFn(beam.DoFn):
         if not sample:
             log.warning("tokenize: no kept documents, so no tokenizer and no token shards")
             return
+        # SentencePiece trains on threads of its own, so the cost is this process's CPU time, not
+        # the thread's; a DirectRunner runs this step alone (its input is the whole sample).
+        started = time.process_time()
         model = train_tokenizer([text for _, _, text in sample], self._cfg)
         write_atomically(self._path, model)
+        yield _cost(time.process_time() - started, train_documents=len(sample))
         pieces = tokenizer_info(model).vocab_size
         if pieces < self._cfg.vocab_size:
             log.warning("tokenize: the %d sampled documents support only %d of tokenize.vocab_size=%d pieces; "
@@ -152,6 +169,8 @@ class _EncodeFn(_WithTokenizer):
 
     def start_bundle(self) -> None:
         self._batch: list[Document] = []
+        self._seconds, self._docs = 0.0, 0
+        self._lang_tokens: Counter = Counter()
 
     def process(self, doc: Document, models: list[bytes],
                 floor: tuple[int, str] | None) -> Iterable[tuple[str, tuple[str, bytes, int]]]:
@@ -164,15 +183,27 @@ class _EncodeFn(_WithTokenizer):
     def finish_bundle(self):
         for item in self._flush():
             yield in_global_window(item)
+        if self._docs:
+            yield _cost(self._seconds, documents=self._docs)
+            output = StageStats(OUTPUT)
+            output.categories["lang_tokens"] = self._lang_tokens
+            yield beam.pvalue.TaggedOutput(STATS, in_global_window(output))
 
-    def _flush(self):
+    def _flush(self) -> list:
         batch, self._batch = self._batch, []
         if not batch:
-            return
+            return []
+        # encode_batch may use several threads (tokenize.num_threads): process time counts them all
+        started = time.process_time() if self._cfg.num_threads != 1 else cpu_clock()
         encoded = encode_batch(self._processor, [d.text for d in batch], self._cfg.num_threads)
+        rows = []
         for doc, tokens in zip(batch, encoded):
             split, index, count = assign_shard(doc.id, self._cfg, self._floor)
-            yield shard_name(split, index, count), (doc.id, tokens.tobytes(), len(doc.text.encode("utf-8")))
+            self._lang_tokens[doc.lang or "(none)"] += len(tokens)
+            rows.append((shard_name(split, index, count), (doc.id, tokens.tobytes(), len(doc.text.encode("utf-8")))))
+        self._seconds += (time.process_time() if self._cfg.num_threads != 1 else cpu_clock()) - started
+        self._docs += len(batch)
+        return rows
 
 
 class _WriteShardFn(_WithTokenizer):
@@ -182,6 +213,7 @@ class _WriteShardFn(_WithTokenizer):
         self._dir = tokens_dir
 
     def process(self, keyed: tuple[str, Iterable[tuple[str, bytes, int]]], models: list[bytes]) -> Iterable[ShardInfo]:
+        started = cpu_clock()
         name, rows = keyed
         vocab_size = self._tokenizer(models).get_piece_size()
         dtype = token_dtype(vocab_size)
@@ -194,7 +226,9 @@ class _WriteShardFn(_WithTokenizer):
         finally:
             out.close()
         FileSystems.rename([tmp], [path])
-        yield ShardInfo(name, name.split("-", 1)[0], n_rows, n_tokens, out.hexdigest(), sum(b for _, _, b in ordered))
+        info = ShardInfo(name, name.split("-", 1)[0], n_rows, n_tokens, out.hexdigest(), sum(b for _, _, b in ordered))
+        yield _cost(cpu_clock() - started, shards=1)
+        yield info
 
 
 class _WriteManifestFn(beam.DoFn):
@@ -216,9 +250,9 @@ class _WriteManifestFn(beam.DoFn):
 class TokenizeDocs(beam.PTransform):
     """PCollection[Document] -> PCollection[str] (the manifest path, once the shards are complete)."""
 
-    def __init__(self, out_dir: str, cfg: TokenizeConfig):
+    def __init__(self, out_dir: str, cfg: TokenizeConfig, ledger=None):
         super().__init__()
-        self._cfg = cfg
+        self._cfg, self._ledger = cfg, ledger
         self._tokens_dir = FileSystems.join(out_dir, "tokens")
         self._model_path = FileSystems.join(out_dir, "tokenizer", TOKENIZER_FILE)
 
@@ -230,22 +264,31 @@ class TokenizeDocs(beam.PTransform):
             return (docs.pipeline | "TokenizerSource" >> beam.Create([cfg.model_path])
                     | "LoadTokenizer" >> beam.ParDo(_LoadTokenizerFn(self._model_path)))
         # Document -> (sample key, id, first sample_max_chars of text) -> the bottom-k list -> model bytes
-        return (docs
-                | "SampleKeys" >> beam.Map(lambda d: (sample_key(d.id, cfg), d.id, d.text[:cfg.sample_max_chars]))
-                | "SampleDocs" >> beam.CombineGlobally(BottomK(cfg.sample_docs))
-                | "TrainTokenizer" >> beam.ParDo(_TrainTokenizerFn(cfg, self._model_path)))
+        trained = (docs
+                   | "SampleKeys" >> beam.Map(lambda d: (sample_key(d.id, cfg), d.id, d.text[:cfg.sample_max_chars]))
+                   | "SampleDocs" >> beam.CombineGlobally(BottomK(cfg.sample_docs))
+                   | "TrainTokenizer" >> beam.ParDo(_TrainTokenizerFn(cfg, self._model_path))
+                   .with_outputs(STATS, main="model"))
+        self._stats.append(trained[STATS])
+        return trained.model
 
     def expand(self, docs):
         cfg = self._cfg
+        self._stats: list = []
         model = self._tokenizer(docs)                                    # PCollection[bytes], 0 or 1 element
         models = beam.pvalue.AsList(model)
         floor = (docs                                                    # the run's val_floor, or None
                  | "SplitPoints" >> beam.Map(lambda d: (split_point(d.id, cfg), d.id))
                  | "ValFloor" >> beam.CombineGlobally(ValFloor(cfg)))
-        return (docs
-                | "EncodeDocs" >> beam.ParDo(_EncodeFn(cfg), models, beam.pvalue.AsSingleton(floor))
-                # -> (shard name, (id, tokens, bytes))
-                | "GroupByShard" >> beam.GroupByKey()                        # (shard name, [(id, tokens, bytes)])
-                | "WriteTokenShards" >> beam.ParDo(_WriteShardFn(self._tokens_dir), models)   # ShardInfo
+        encoded = (docs | "EncodeDocs" >> beam.ParDo(_EncodeFn(cfg), models, beam.pvalue.AsSingleton(floor))
+                   .with_outputs(STATS, main="rows"))
+        shards = (encoded.rows                                           # (shard name, (id, tokens, bytes))
+                  | "GroupByShard" >> beam.GroupByKey()                  # (shard name, [(id, tokens, bytes)])
+                  | "WriteTokenShards" >> beam.ParDo(_WriteShardFn(self._tokens_dir), models)
+                  .with_outputs(STATS, main="shards"))                   # ShardInfo
+        self._stats += [encoded[STATS], shards[STATS]]
+        if self._ledger is not None:   # StageStats: the cost of tokenizing, tokens per language
+            self._ledger.add_stats(tuple(self._stats) | "FlattenStats" >> beam.Flatten())
+        return (shards.shards
                 | "CollectShards" >> beam.combiners.ToList()                 # [ShardInfo], after every shard
                 | "WriteManifest" >> beam.ParDo(_WriteManifestFn(self._tokens_dir), models))  # manifest path
