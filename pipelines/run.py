@@ -25,6 +25,7 @@ from tokenmill.pipelines.stages import STAGES
 from tokenmill.transforms.beam.ledger import Ledger
 from tokenmill.transforms.beam.read import ReadInputs
 from tokenmill.transforms.beam.stage import ApplyFilter
+from tokenmill.transforms.beam.staging import STAGING
 from tokenmill.transforms.beam.tokenize import TokenizeDocs
 from tokenmill.transforms.beam.write import WriteDocs
 from tokenmill.transforms.extract import ExtractStep
@@ -34,7 +35,7 @@ from tokenmill.transforms.steps import check_step
 
 log = logging.getLogger("tokenmill")
 
-OUTPUT_PARTS = ("docs", "stats", "errors", "rejected", "report", "tokens", "tokenizer")
+OUTPUT_PARTS = ("docs", "stats", "errors", "rejected", "report", "tokens", "tokenizer", STAGING)
 
 
 def scrubber_factory(cfg: RunConfig):
@@ -58,9 +59,9 @@ def build_pipeline(pipeline: beam.Pipeline, inputs: list[str], out_dir: str, cfg
         spec = STAGES[name]
         if spec.enabled(cfg):
             docs = docs | spec.label >> spec.build(cfg, ledger)
-    docs | "WriteDocs" >> WriteDocs(out_dir, cfg.output.docs_shards)
-    if cfg.tokenize.enabled:
-        docs | "Tokenize" >> TokenizeDocs(out_dir, cfg.tokenize)
+    written = docs | "WriteDocs" >> WriteDocs(out_dir, cfg.output.docs_shards)
+    if cfg.tokenize.enabled:   # encodes the written docs/ files: documents never wait for the tokenizer
+        docs | "Tokenize" >> TokenizeDocs(out_dir, cfg.tokenize, written=written)
     ledger.write(pipeline)
     return ledger.stages
 
@@ -80,6 +81,14 @@ def clear_outputs(out_dir: str) -> None:
         path = FileSystems.join(out_dir, part)
         if FileSystems.exists(path):
             FileSystems.delete([path])
+
+
+def remove_staging(out_dir: str) -> None:
+    """Removes OUT/staging once the job is done: the dedup stages delete their staged files
+    themselves (transforms/beam/staging.py); the emptied folder is left to the launcher."""
+    path = FileSystems.join(out_dir, STAGING)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
 
 
 def absolute_path(path: str) -> str:
@@ -111,6 +120,7 @@ def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOp
     result = pipeline.run()
     if wait:
         result.wait_until_finish()
+        remove_staging(out_dir)
     runner = options.get_all_options().get("runner") or "DirectRunner"
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z") if wait else ""
     return RunResult(stages, time.monotonic() - t0, runner, started, finished)

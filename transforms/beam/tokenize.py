@@ -18,6 +18,8 @@ from typing import Iterable
 
 import apache_beam as beam
 import numpy as np
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from tokenmill.transforms.document import Document
@@ -182,12 +184,28 @@ class _WriteManifestFn(beam.DoFn):
         yield path
 
 
-class TokenizeDocs(beam.PTransform):
-    """PCollection[Document] -> PCollection[str] (the manifest path, once the shards are complete)."""
+class _ReadDocTexts(beam.DoFn):
+    """A written docs/ file -> Document(id, text) per row: all that encoding needs."""
 
-    def __init__(self, out_dir: str, cfg: TokenizeConfig):
+    def process(self, path: str) -> Iterable[Document]:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=1024, columns=["id", "text"]):
+                for row in batch.to_pylist():
+                    yield Document(id=row["id"], text=row["text"])
+
+
+class TokenizeDocs(beam.PTransform):
+    """PCollection[Document] -> PCollection[str] (the manifest path, once the shards are complete).
+
+    With `written` (the file names WriteDocs returns), the documents are encoded from those files:
+    the encoder waits for the tokenizer, which needs a sample of every document, so documents
+    handed over in memory would all wait at that fusion break (the FnApiRunner holds them in the
+    launcher); the sample itself is a bottom-k, bounded by `sample_docs`.
+    """
+
+    def __init__(self, out_dir: str, cfg: TokenizeConfig, written=None):
         super().__init__()
-        self._cfg = cfg
+        self._cfg, self._written = cfg, written
         self._tokens_dir = FileSystems.join(out_dir, "tokens")
         self._model_path = FileSystems.join(out_dir, "tokenizer", TOKENIZER_FILE)
 
@@ -207,6 +225,11 @@ class TokenizeDocs(beam.PTransform):
     def expand(self, docs):
         model = self._tokenizer(docs)                                    # PCollection[bytes], 0 or 1 element
         models = beam.pvalue.AsList(model)
+        if self._written is not None:
+            # docs/ file names -> spread over workers -> Document(id, text)
+            docs = (self._written
+                    | "SpreadDocFiles" >> beam.Reshuffle()
+                    | "ReadDocTexts" >> beam.ParDo(_ReadDocTexts()))
         return (docs
                 | "EncodeDocs" >> beam.ParDo(_EncodeFn(self._cfg), models)   # (shard name, (id, tokens, bytes))
                 | "GroupByShard" >> beam.GroupByKey()                        # (shard name, [(id, tokens, bytes)])
