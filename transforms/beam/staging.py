@@ -160,7 +160,6 @@ class StagingDoFn(TappedDoFn):
                 parts.setdefault(key[-1] % KEY_PARTITIONS, []).append(key)
             for part, members in parts.items():
                 yield beam.pvalue.TaggedOutput(KEYS, (f"{kind}:{part:02d}", b"".join(members)))
-        self._tap.count("staged_files")
         yield beam.pvalue.TaggedOutput(FILES, closed)
 
     def finish_bundle(self) -> Iterable[Any]:
