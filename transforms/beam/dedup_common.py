@@ -1,6 +1,7 @@
 """Pieces shared by the dedup composites: per-bundle stats from inside DoFns, the cluster-size tap.
 
-Dedup decides after shuffles, so its stages end with `RecordOutcomes` for the accounting; the
+Dedup decides after shuffles of small records (staging.py), so its stages end with
+`RecordOutcomes` for the accounting; the
 facts only dedup knows (bucket sizes, edges, rounds, cluster sizes) travel as extra `StageStats`
 for the same stage, merged with the rest by the ledger into `stats/<stage>.json`.
 """
@@ -17,8 +18,6 @@ from tokenmill.transforms.beam.stage import STATS, in_global_window
 from tokenmill.transforms.dedup import CLUSTER_SIZE_EDGES
 from tokenmill.transforms.document import Document
 from tokenmill.transforms.stats import Histogram, StageStats
-
-FAILED = "failed"
 
 
 class StatsTap:
@@ -70,13 +69,6 @@ class TappedDoFn(beam.DoFn):
 
 def with_cluster(doc: Document, cluster_id: str, cluster_size: int) -> Document:
     return dataclasses.replace(doc, cluster_id=cluster_id, cluster_size=cluster_size)
-
-
-def kept_pair(doc: Document) -> tuple[None, Document]:
-    """The RecordOutcomes pair of a kept document. The accountant needs the input document only to
-    sample drops; Beam pickles each half of a pair separately, so (doc, doc) would carry the text
-    twice through the outcome collection."""
-    return None, doc
 
 
 class _ClusterSizes(TappedDoFn):

@@ -1,20 +1,27 @@
 """NearDedup: MinHash LSH candidates, connected components and one survivor per component, in Beam.
 
-The chain (FineWeb's method, with the clustering moved into the pipeline):
+The chain (FineWeb's method, with the clustering moved into the pipeline); documents never cross
+a shuffle: they wait in staged Parquet files (staging.py) while ranks, keys and labels travel.
 1. `Sign`: vectorised MinHash signatures in batches (`minhash.MinHasher`, identical to datasketch);
-   each document is keyed by its survivor rank and emits one key per LSH band.
-2. `GroupBands`, `BucketEdges`: band keys through GroupByKey; a bucket becomes edges to its
+   each document is staged with its survivor rank and its LSH band keys; the band keys and a hash
+   of the rank go, packed per file, to `SharedKeys`, which keeps those seen twice or more.
+2. `FindCandidates`: each staged file's small columns are read again; only documents with a shared
+   band key or a shared rank (a repeated id) emit (band key, rank) for their shared bands and
+   (rank, file row). A band key seen once is a bucket of one: it could never make an edge.
+3. `GroupBands`, `BucketEdges`: band keys through GroupByKey; a bucket becomes edges to its
    smallest member (linear in its size), or, when verifying, all pairs of buckets up to
    `bucket_pair_cap` members (larger ones still link to their minimum: no quadratic blow-up).
-3. `VerifyEdges` (optional): two joins attach both signatures to each distinct candidate pair;
+4. `VerifyEdges` (optional): two joins attach both signatures to each distinct candidate pair;
    pairs below the threshold are dropped.
-4. `ConnectedComponents`: large-star / small-star rounds (components.py).
-5. `Decide`: documents join their labels; a document whose label is itself survives, one whose label
-   is another rank is dropped as `near_duplicate` with the survivor's id as detail; survivors learn
-   their cluster size from a small per-label sum. Documents in no edge are kept as singletons.
-   `cluster_size` counts input documents: a member that survived exact dedup for k copies counts k.
-Every document ends as one (document, outcome) pair into `RecordOutcomes`, so the report's
-accounting holds; bucket, edge, round and cluster-size figures go to the same stage's stats.
+5. `ConnectedComponents`: large-star / small-star rounds (components.py).
+6. `Decide`, `Crown`: file rows join their labels; a row whose label is its own rank survives, one
+   whose label is another rank is dropped as `near_duplicate` with the survivor's id as detail;
+   survivors learn their cluster size from a small per-label sum. Documents in no edge get no
+   decision and are kept as singletons. `cluster_size` counts input documents: a member that
+   survived exact dedup for k copies counts k.
+7. `ApplyDecisions`: each staged file is read back with its decisions; every document ends as one
+   (document, outcome) pair into `RecordOutcomes`, so the report's accounting holds; bucket, edge,
+   round and cluster-size figures go to the same stage's stats.
 """
 
 from __future__ import annotations
