@@ -1,9 +1,9 @@
 """Pieces shared by the dedup composites: per-bundle stats from inside DoFns, the cluster-size tap.
 
 Dedup decides after shuffles of small records (staging.py), so its stages end with
-`RecordOutcomes` for the accounting; the
-facts only dedup knows (bucket sizes, edges, rounds, cluster sizes) travel as extra `StageStats`
-for the same stage, merged with the rest by the ledger into `stats/<stage>.json`.
+`RecordOutcomes` for the accounting; the facts only dedup knows (bucket sizes, edges, rounds,
+cluster sizes) travel as extra `StageStats` for the same stage, merged with the rest by the
+ledger into `stats/<stage>.json`.
 """
 
 from __future__ import annotations
