@@ -165,10 +165,10 @@ def _datasketch_loop(texts: list[str], hashfunc, as_tuples: bool) -> None:
 def _pipeline_signatures(jsonl: Path, out_dir: Path, sign: bool) -> float:
     """JSONL -> ReadInputs -> Sign (or a pass-through) -> counts; returns the Sign step's own seconds."""
     from tokenmill.pipelines.run import _no_scrubbing, clear_outputs
-    from tokenmill.transforms.beam.dedup_common import FAILED
     from tokenmill.transforms.beam.ledger import Ledger
-    from tokenmill.transforms.beam.near_dedup import BANDS, Sign
+    from tokenmill.transforms.beam.near_dedup import Sign
     from tokenmill.transforms.beam.stage import STATS
+    from tokenmill.transforms.beam.staging import DECISIONS, FILES, KEYS, staging_dir
     from tokenmill.transforms.readers import InputConfig
 
     from tokenmill.transforms.beam.read import ReadInputs
@@ -178,11 +178,12 @@ def _pipeline_signatures(jsonl: Path, out_dir: Path, sign: bool) -> float:
         ledger = Ledger(str(out_dir), _no_scrubbing, samples_per_reason=0)
         docs = p | ReadInputs([str(jsonl)], InputConfig(), ledger)
         if sign:
-            signed = docs | "Sign" >> beam.ParDo(Sign(NearDedupConfig(), "near_dedup")).with_outputs(
-                BANDS, FAILED, STATS, main="docs")
-            signed[BANDS] | "CountBands" >> beam.combiners.Count.Globally()
+            # Sign stages the documents (Parquet) and emits their packed band keys per file
+            signed = docs | "Sign" >> beam.ParDo(Sign(NearDedupConfig(), "near_dedup", staging_dir(
+                str(out_dir), "near_dedup"))).with_outputs(FILES, KEYS, DECISIONS, STATS, main="none")
+            signed[KEYS] | "CountBands" >> beam.combiners.Count.Globally()
             ledger.add_stats(signed[STATS])
-            out = signed.docs
+            out = signed[FILES]
         else:
             out = docs | "PassThrough" >> beam.Map(lambda d: (d.id, d))
         out | "Count" >> beam.combiners.Count.Globally()

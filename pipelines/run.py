@@ -26,6 +26,7 @@ from tokenmill.pipelines.stages import STAGES
 from tokenmill.transforms.beam.ledger import Ledger
 from tokenmill.transforms.beam.read import ReadInputs
 from tokenmill.transforms.beam.stage import ApplyFilter
+from tokenmill.transforms.beam.staging import STAGING
 from tokenmill.transforms.beam.tokenize import TokenizeDocs
 from tokenmill.transforms.beam.write import WriteDocs
 from tokenmill.transforms.extract import ExtractStep
@@ -35,7 +36,7 @@ from tokenmill.transforms.steps import check_step
 
 log = logging.getLogger("tokenmill")
 
-OUTPUT_PARTS = ("docs", "stats", "errors", "rejected", "report", "tokens", "tokenizer")
+OUTPUT_PARTS = ("docs", "stats", "errors", "rejected", "report", "tokens", "tokenizer", STAGING)
 
 
 def scrubber_factory(cfg: RunConfig):
@@ -62,9 +63,9 @@ def build_pipeline(pipeline: beam.Pipeline, inputs: list[str], out_dir: str, cfg
         if spec.enabled(cfg):
             docs = docs | spec.label >> spec.build(cfg, ledger)
     docs = ledger.count_output(docs)
-    docs | "WriteDocs" >> WriteDocs(out_dir, cfg.output.docs_shards)
-    if cfg.tokenize.enabled:
-        docs | "Tokenize" >> TokenizeDocs(out_dir, cfg.tokenize, ledger)
+    written = docs | "WriteDocs" >> WriteDocs(out_dir, cfg.output.docs_shards)
+    if cfg.tokenize.enabled:   # encodes the written docs/ files: documents never wait for the tokenizer
+        docs | "Tokenize" >> TokenizeDocs(out_dir, cfg.tokenize, ledger, written=written)
     ledger.write(pipeline)
     return ledger.stages
 
@@ -125,6 +126,14 @@ def clear_outputs(out_dir: str) -> None:
             FileSystems.delete([path])
 
 
+def remove_staging(out_dir: str) -> None:
+    """Removes OUT/staging once the job is done: the dedup stages delete their staged files
+    themselves (transforms/beam/staging.py); the emptied folder is left to the launcher."""
+    path = FileSystems.join(out_dir, STAGING)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+
+
 def absolute_path(path: str) -> str:
     """A local path made absolute against the launcher's directory; URLs (gs://, s3://) unchanged.
 
@@ -173,6 +182,7 @@ def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOp
     result = pipeline.run()
     if wait:
         _wait_or_cancel(result, out_dir)
+        remove_staging(out_dir)
     cpu = _process_cpu() - cpu0 if wait and runs_locally(options) else None
     runner = options.get_all_options().get("runner") or "DirectRunner"
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z") if wait else ""

@@ -1,10 +1,9 @@
 """Pieces shared by the dedup composites: per-bundle stats from inside DoFns, the cluster-size tap.
 
-Dedup decides after shuffles, so its stages end with `RecordOutcomes` for the accounting; the
-facts only dedup knows (bucket sizes, edges, rounds, cluster sizes) travel as extra `StageStats`
-for the same stage, merged with the rest by the ledger into `stats/<stage>.json`. So does the CPU
-time of every dedup DoFn (`charged`), the steps after each shuffle included, so that the report's
-stage cost is what dedup costs and not only its first step.
+Dedup decides after shuffles of small records (staging.py), so its stages end with
+`RecordOutcomes` for the accounting; the facts only dedup knows (bucket sizes, edges, rounds,
+cluster sizes) travel as extra `StageStats` for the same stage, merged with the rest by the
+ledger into `stats/<stage>.json`.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ from tokenmill.transforms.beam.stage import STATS, cpu_clock, in_global_window
 from tokenmill.transforms.dedup import CLUSTER_SIZE_EDGES
 from tokenmill.transforms.document import Document
 from tokenmill.transforms.stats import Histogram, StageStats
-
-FAILED = "failed"
 
 
 class StatsTap:
@@ -52,7 +49,7 @@ class StatsTap:
     def flush(self) -> Iterable[Any]:
         """The bundle's stats as a tagged, windowed output (for finish_bundle), then a fresh start."""
         stats, self.stats = self.stats, StageStats(self.stage)
-        if not stats.extra and not stats.histograms and not stats.seconds:
+        if not stats.extra and not stats.histograms:
             return
         for name, n in stats.extra.items():
             if isinstance(n, int):
@@ -88,18 +85,10 @@ def with_cluster(doc: Document, cluster_id: str, cluster_size: int) -> Document:
     return dataclasses.replace(doc, cluster_id=cluster_id, cluster_size=cluster_size)
 
 
-def kept_pair(doc: Document) -> tuple[None, Document]:
-    """The RecordOutcomes pair of a kept document. The accountant needs the input document only to
-    sample drops; Beam pickles each half of a pair separately, so (doc, doc) would carry the text
-    twice through the outcome collection."""
-    return None, doc
-
-
 class _ClusterSizes(TappedDoFn):
     def __init__(self, stage: str):
         self._stage = stage
 
-    @charged
     def process(self, doc: Document) -> Iterable[Any]:
         self._tap.observe_size("cluster_size", doc.cluster_size)
         return ()

@@ -24,6 +24,8 @@ from typing import Iterable
 
 import apache_beam as beam
 import numpy as np
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from tokenmill.transforms.document import Document
@@ -247,12 +249,29 @@ class _WriteManifestFn(beam.DoFn):
         yield path
 
 
-class TokenizeDocs(beam.PTransform):
-    """PCollection[Document] -> PCollection[str] (the manifest path, once the shards are complete)."""
+class _ReadDocTexts(beam.DoFn):
+    """A written docs/ file -> Document(id, text) per row: all that encoding needs."""
 
-    def __init__(self, out_dir: str, cfg: TokenizeConfig, ledger=None):
+    def process(self, path: str) -> Iterable[Document]:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            # lang too: the report counts tokens per language
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=1024, columns=["id", "text", "lang"]):
+                for row in batch.to_pylist():
+                    yield Document(id=row["id"], text=row["text"], lang=row["lang"] or "")
+
+
+class TokenizeDocs(beam.PTransform):
+    """PCollection[Document] -> PCollection[str] (the manifest path, once the shards are complete).
+
+    With `written` (the file names WriteDocs returns), the documents are encoded from those files:
+    the encoder waits for the tokenizer, which needs a sample of every document, so documents
+    handed over in memory would all wait at that fusion break (the FnApiRunner holds them in the
+    launcher); the sample itself is a bottom-k, bounded by `sample_docs`.
+    """
+
+    def __init__(self, out_dir: str, cfg: TokenizeConfig, ledger=None, written=None):
         super().__init__()
-        self._cfg, self._ledger = cfg, ledger
+        self._cfg, self._ledger, self._written = cfg, ledger, written
         self._tokens_dir = FileSystems.join(out_dir, "tokens")
         self._model_path = FileSystems.join(out_dir, "tokenizer", TOKENIZER_FILE)
 
@@ -280,6 +299,11 @@ class TokenizeDocs(beam.PTransform):
         floor = (docs                                                    # the run's val_floor, or None
                  | "SplitPoints" >> beam.Map(lambda d: (split_point(d.id, cfg), d.id))
                  | "ValFloor" >> beam.CombineGlobally(ValFloor(cfg)))
+        if self._written is not None:
+            # docs/ file names -> spread over workers -> Document(id, text, lang)
+            docs = (self._written
+                    | "SpreadDocFiles" >> beam.Reshuffle()
+                    | "ReadDocTexts" >> beam.ParDo(_ReadDocTexts()))
         encoded = (docs | "EncodeDocs" >> beam.ParDo(_EncodeFn(cfg), models, beam.pvalue.AsSingleton(floor))
                    .with_outputs(STATS, main="rows"))
         shards = (encoded.rows                                           # (shard name, (id, tokens, bytes))
