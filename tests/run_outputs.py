@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +20,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 TIMING_KEY = re.compile(r"(^|_)seconds$|^docs_per_s$")   # the only report figures allowed to differ
+
+
+def free_port() -> int:
+    """A loopback port that is free now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def session_members(sid: int) -> list[str]:

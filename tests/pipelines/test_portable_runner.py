@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from run_outputs import kept, report_figures, side_outputs, stop_session, tokenmill_run
+from run_outputs import free_port, kept, report_figures, side_outputs, stop_session, tokenmill_run
 
 from testdata import REAL_WARCS
 
@@ -54,6 +55,19 @@ class _Service:
         """Waits for the service to log its port (it was started with port 0: a free one)."""
         self.port = self._wait_for(self._log_pattern)
         return self
+
+    def wait_listening(self, port: int) -> "_Service":
+        """Waits until the service accepts connections on `port` (for one that logs nothing:
+        Beam 2.62's worker pool logs its port at INFO with no handler configured)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                self.port = port
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{self.proc.args} did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
 
     def _wait_for(self, pattern: str) -> int:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -85,10 +99,11 @@ def job_service(tmp_path_factory, request):
 def worker_pool(tmp_path_factory, request):
     """An external SDK worker pool (the Flink-on-Kubernetes sidecar), started from its own directory."""
     cwd = tmp_path_factory.mktemp("worker_pool")
+    port = free_port()
     service = _Service("worker_pool", [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                                       "--service_port=0"], cwd, r"Listening for workers at [\w.]+:(\d+)")
+                                       f"--service_port={port}"], cwd, "")
     request.addfinalizer(service.stop)
-    return service.wait_ready()
+    return service.wait_listening(port)
 
 
 def _tokenmill_run(cwd: Path, output: str, beam_flags: list[str]) -> Path:
