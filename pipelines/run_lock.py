@@ -331,7 +331,11 @@ class Claim:
 def claim(out_dir: str, options=None, force: bool = False) -> Claim:
     """Claims OUT (created if missing) for this run; OutputBusy when another run holds it."""
     if not FileSystems.exists(out_dir):
-        FileSystems.mkdirs(out_dir)
+        try:
+            FileSystems.mkdirs(out_dir)
+        except OSError:   # a run starting at the same moment made it first; the claim below decides
+            if not FileSystems.exists(out_dir):
+                raise
     lock = FileSystems.join(out_dir, LOCK)
     holder = _this_run()
     if force:
