@@ -16,7 +16,7 @@ import pytest
 
 from tokenmill.pipelines.cli import main
 from tokenmill.pipelines.report import invariant_problems, load_report
-from tokenmill.transforms.beam.tokenize import TokenizeDocs
+from tokenmill.transforms.beam import tokenize as tokenize_beam
 from tokenmill.transforms.beam.write import WriteDocs
 
 TEXTS = ["The river rose in spring and the town moved its market to the hill above the bridge.",
@@ -63,7 +63,10 @@ def test_a_document_lost_before_docs_fails_the_run(jsonl, tmp_path, monkeypatch,
 
 @pytest.mark.e2e
 def test_a_document_lost_before_the_token_shards_fails_the_run(jsonl, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(TokenizeDocs, "expand", _losing(TokenizeDocs.expand))
+    # the encoder reads the written docs/ files back (tokenize.py): lose one on the way
+    read = tokenize_beam._ReadDocTexts.process
+    monkeypatch.setattr(tokenize_beam._ReadDocTexts, "process",
+                        lambda self, path: (d for d in read(self, path) if d.id != VICTIM))
     out = tmp_path / "out"
     assert _run(jsonl, out) == 1
     assert "tokens/manifest.json lists 4 rows but extract kept 5" in capsys.readouterr().err
