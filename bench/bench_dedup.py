@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import subprocess
@@ -39,6 +40,8 @@ from stage_memory import StageMemoryProbe, step_names
 from dedup_data import gold_articles, quality_set, scale_docs, sentence_pool, write_jsonl
 
 from tokenmill.transforms.dedup import NearDedupConfig
+from tokenmill.transforms.pii import make_scrubber
+from tokenmill.transforms.pii_config import PIIConfig
 from tokenmill.transforms.dedup_text import shingles, words
 from tokenmill.transforms.minhash import (MinHasher, ShingleHash, band_keys, candidate_probability,
                                           estimated_jaccard, shingle_tuples)
@@ -46,7 +49,12 @@ from tokenmill.transforms.minhash import (MinHasher, ShingleHash, band_keys, can
 OUT = Path(__file__).resolve().parent / "out" / "dedup"
 
 
+# The ledger's scrubber factory for these synthetic documents, which hold no personal data.
+NO_SCRUBBING = functools.partial(make_scrubber, PIIConfig(enabled=False))
+
+
 # ---------------------------------------------------------------- 1. quality
+
 
 def exact_jaccards(texts: list[str], ngram: int = 5) -> dict[tuple[int, int], float]:
     """Exact word-5-gram Jaccard of every pair of documents sharing at least one shingle."""
@@ -75,14 +83,13 @@ def pipeline_clusters(docs, cfg: NearDedupConfig, out_dir: Path) -> dict[str, st
     """Runs NearDedup in Beam; returns document id -> cluster (survivor) id."""
     import pyarrow.parquet as pq
 
-    from tokenmill.pipelines.run import _no_scrubbing
     from tokenmill.transforms.beam.ledger import Ledger
     from tokenmill.transforms.beam.near_dedup import NearDedup
     from tokenmill.transforms.beam.write import WriteDocs
     from tokenmill.transforms.document import Document
 
     with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
-        ledger = Ledger(str(out_dir), _no_scrubbing, samples_per_reason=0, keep_rejected=True)
+        ledger = Ledger(str(out_dir), NO_SCRUBBING, samples_per_reason=0, keep_rejected=True)
         kept = (p | beam.Create([Document(id=d.id, text=d.text) for d in docs])
                 | "DedupNear" >> NearDedup(cfg, ledger))
         kept | WriteDocs(str(out_dir))
@@ -164,7 +171,7 @@ def _datasketch_loop(texts: list[str], hashfunc, as_tuples: bool) -> None:
 
 def _pipeline_signatures(jsonl: Path, out_dir: Path, sign: bool) -> float:
     """JSONL -> ReadInputs -> Sign (or a pass-through) -> counts; returns the Sign step's own seconds."""
-    from tokenmill.pipelines.run import _no_scrubbing, clear_outputs
+    from tokenmill.pipelines.run import clear_outputs
     from tokenmill.transforms.beam.ledger import Ledger
     from tokenmill.transforms.beam.near_dedup import Sign
     from tokenmill.transforms.beam.stage import STATS
@@ -175,7 +182,7 @@ def _pipeline_signatures(jsonl: Path, out_dir: Path, sign: bool) -> float:
 
     clear_outputs(str(out_dir))
     with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
-        ledger = Ledger(str(out_dir), _no_scrubbing, samples_per_reason=0)
+        ledger = Ledger(str(out_dir), NO_SCRUBBING, samples_per_reason=0)
         docs = p | ReadInputs([str(jsonl)], InputConfig(), ledger)
         if sign:
             # Sign stages the documents (Parquet) and emits their packed band keys per file
@@ -244,12 +251,11 @@ def throughput(rng: random.Random, data_dir: Path, n_docs: int, repeat: int = 5)
 def _beam_only(pipeline: beam.Pipeline, jsonl: str, out_dir: str) -> list[str]:
     """The control: the same reader, one shuffle of all documents, a count. No tokenmill step
     holds anything, so its worker memory is what the FnApiRunner's data plane takes."""
-    from tokenmill.pipelines.run import _no_scrubbing
     from tokenmill.transforms.beam.ledger import Ledger
     from tokenmill.transforms.beam.read import ReadInputs
     from tokenmill.transforms.readers import InputConfig
 
-    docs = pipeline | ReadInputs([jsonl], InputConfig(), Ledger(out_dir, _no_scrubbing, 0))
+    docs = pipeline | ReadInputs([jsonl], InputConfig(), Ledger(out_dir, NO_SCRUBBING, 0))
     docs | beam.Reshuffle() | beam.Map(lambda d: len(d.text)) | beam.CombineGlobally(sum)
     return []
 
