@@ -11,7 +11,7 @@
 3. Reading: tokenmill's WARC reader against FastWARC's ArchiveIterator alone on the same files.
 4. Per-stage figures from the run's report, MB/s, and peak memory.
 
-    python bench/bench_backbone.py [--pages 3000] [--real-copies 8] [--out bench/out/backbone]
+    python bench/bench_backbone.py --data DIR [--pages 3000] [--real-copies 8] [--out bench/out/backbone]
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import print_table  # noqa: E402
-from generate import DATA, generate, warc_record, http_response  # noqa: E402
+from common import add_data_argument, data_dir, print_table  # noqa: E402
+from generate import GENERATOR_DATA, generate, warc_record, http_response  # noqa: E402
 
 from tokenmill.transforms.document import Document  # noqa: E402
 from tokenmill.transforms.extract import ExtractConfig, decode_html, extract_main_text  # noqa: E402
@@ -169,20 +169,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real-copies", type=int, default=8,
                         help="copies of the 181 real benchmark pages for the real-page overhead run (4 files)")
     parser.add_argument("--out", type=Path, default=Path("bench/out/backbone"))
+    add_data_argument(parser, *GENERATOR_DATA)
     args = parser.parse_args(argv)
+    data = data_dir(args, *GENERATOR_DATA)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    pages = load_benchmark_pages(DATA)
+    pages = load_benchmark_pages(data)
     write_pages_warc(pages, args.out / "aeb.warc.gz")
     print_table(f"Extraction quality on {len(pages)} article-extraction-benchmark pages (token level, mean per page)",
                 quality(pages, args.out))
 
     gen_dir = args.out / f"gen{args.pages}"
     if not gen_dir.exists():
-        generate(gen_dir, args.pages, per_file=max(args.pages // 4, 1), seed=0, near_dup_rate=0.1, broken_rate=0.02)
+        generate(gen_dir, args.pages, per_file=max(args.pages // 4, 1), seed=0, near_dup_rate=0.1, broken_rate=0.02,
+                 data_dir=data)
     clean_dir = args.out / f"clean{args.pages}"   # FastWARC stops at the first broken record
     if not clean_dir.exists():
-        generate(clean_dir, args.pages, per_file=max(args.pages // 4, 1), seed=0, near_dup_rate=0.1, broken_rate=0.0)
+        generate(clean_dir, args.pages, per_file=max(args.pages // 4, 1), seed=0, near_dup_rate=0.1, broken_rate=0.0,
+                 data_dir=data)
     print_table("WARC reading, generated files without damage", reading(clean_dir))
     real_dir = args.out / f"real{args.real_copies}"
     if not real_dir.exists():

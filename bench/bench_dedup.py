@@ -1,6 +1,6 @@
 """Dedup benchmark: LSH quality against exact Jaccard, signature throughput, and memory at scale.
 
-    .venv/bin/python bench/bench_dedup.py [--parts quality,throughput,scale] [--sizes 100000,200000]
+    .venv/bin/python bench/bench_dedup.py --data DIR [--parts quality,throughput,scale] [--sizes 100000,200000]
 
 1. quality: real article text with controlled word edits (dedup_data.py). Every pair of documents
    that shares a 5-gram gets its exact word-5-gram Jaccard; precision and recall at the configured
@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import subprocess
@@ -34,11 +35,13 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from common import peak_rss_mb, print_table, timed
+from common import add_data_argument, data_dir, peak_rss_mb, print_table, timed
 from stage_memory import StageMemoryProbe, step_names
-from dedup_data import DATA_DIR, gold_articles, quality_set, scale_docs, sentence_pool, write_jsonl
+from dedup_data import gold_articles, quality_set, scale_docs, sentence_pool, write_jsonl
 
 from tokenmill.transforms.dedup import NearDedupConfig
+from tokenmill.transforms.pii import make_scrubber
+from tokenmill.transforms.pii_config import PIIConfig
 from tokenmill.transforms.dedup_text import shingles, words
 from tokenmill.transforms.minhash import (MinHasher, ShingleHash, band_keys, candidate_probability,
                                           estimated_jaccard, shingle_tuples)
@@ -46,7 +49,12 @@ from tokenmill.transforms.minhash import (MinHasher, ShingleHash, band_keys, can
 OUT = Path(__file__).resolve().parent / "out" / "dedup"
 
 
+# The ledger's scrubber factory for these synthetic documents, which hold no personal data.
+NO_SCRUBBING = functools.partial(make_scrubber, PIIConfig(enabled=False))
+
+
 # ---------------------------------------------------------------- 1. quality
+
 
 def exact_jaccards(texts: list[str], ngram: int = 5) -> dict[tuple[int, int], float]:
     """Exact word-5-gram Jaccard of every pair of documents sharing at least one shingle."""
@@ -75,14 +83,13 @@ def pipeline_clusters(docs, cfg: NearDedupConfig, out_dir: Path) -> dict[str, st
     """Runs NearDedup in Beam; returns document id -> cluster (survivor) id."""
     import pyarrow.parquet as pq
 
-    from tokenmill.pipelines.run import _no_scrubbing
     from tokenmill.transforms.beam.ledger import Ledger
     from tokenmill.transforms.beam.near_dedup import NearDedup
     from tokenmill.transforms.beam.write import WriteDocs
     from tokenmill.transforms.document import Document
 
     with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
-        ledger = Ledger(str(out_dir), _no_scrubbing, samples_per_reason=0, keep_rejected=True)
+        ledger = Ledger(str(out_dir), NO_SCRUBBING, samples_per_reason=0, keep_rejected=True)
         kept = (p | beam.Create([Document(id=d.id, text=d.text) for d in docs])
                 | "DedupNear" >> NearDedup(cfg, ledger))
         kept | WriteDocs(str(out_dir))
@@ -164,25 +171,26 @@ def _datasketch_loop(texts: list[str], hashfunc, as_tuples: bool) -> None:
 
 def _pipeline_signatures(jsonl: Path, out_dir: Path, sign: bool) -> float:
     """JSONL -> ReadInputs -> Sign (or a pass-through) -> counts; returns the Sign step's own seconds."""
-    from tokenmill.pipelines.run import _no_scrubbing, clear_outputs
-    from tokenmill.transforms.beam.dedup_common import FAILED
+    from tokenmill.pipelines.run import clear_outputs
     from tokenmill.transforms.beam.ledger import Ledger
-    from tokenmill.transforms.beam.near_dedup import BANDS, Sign
+    from tokenmill.transforms.beam.near_dedup import Sign
     from tokenmill.transforms.beam.stage import STATS
+    from tokenmill.transforms.beam.staging import DECISIONS, FILES, KEYS, staging_dir
     from tokenmill.transforms.readers import InputConfig
 
     from tokenmill.transforms.beam.read import ReadInputs
 
     clear_outputs(str(out_dir))
     with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
-        ledger = Ledger(str(out_dir), _no_scrubbing, samples_per_reason=0)
+        ledger = Ledger(str(out_dir), NO_SCRUBBING, samples_per_reason=0)
         docs = p | ReadInputs([str(jsonl)], InputConfig(), ledger)
         if sign:
-            signed = docs | "Sign" >> beam.ParDo(Sign(NearDedupConfig(), "near_dedup")).with_outputs(
-                BANDS, FAILED, STATS, main="docs")
-            signed[BANDS] | "CountBands" >> beam.combiners.Count.Globally()
+            # Sign stages the documents (Parquet) and emits their packed band keys per file
+            signed = docs | "Sign" >> beam.ParDo(Sign(NearDedupConfig(), "near_dedup", staging_dir(
+                str(out_dir), "near_dedup"))).with_outputs(FILES, KEYS, DECISIONS, STATS, main="none")
+            signed[KEYS] | "CountBands" >> beam.combiners.Count.Globally()
             ledger.add_stats(signed[STATS])
-            out = signed.docs
+            out = signed[FILES]
         else:
             out = docs | "PassThrough" >> beam.Map(lambda d: (d.id, d))
         out | "Count" >> beam.combiners.Count.Globally()
@@ -243,12 +251,11 @@ def throughput(rng: random.Random, data_dir: Path, n_docs: int, repeat: int = 5)
 def _beam_only(pipeline: beam.Pipeline, jsonl: str, out_dir: str) -> list[str]:
     """The control: the same reader, one shuffle of all documents, a count. No tokenmill step
     holds anything, so its worker memory is what the FnApiRunner's data plane takes."""
-    from tokenmill.pipelines.run import _no_scrubbing
     from tokenmill.transforms.beam.ledger import Ledger
     from tokenmill.transforms.beam.read import ReadInputs
     from tokenmill.transforms.readers import InputConfig
 
-    docs = pipeline | ReadInputs([jsonl], InputConfig(), Ledger(out_dir, _no_scrubbing, 0))
+    docs = pipeline | ReadInputs([jsonl], InputConfig(), Ledger(out_dir, NO_SCRUBBING, 0))
     docs | beam.Reshuffle() | beam.Map(lambda d: len(d.text)) | beam.CombineGlobally(sum)
     return []
 
@@ -405,20 +412,21 @@ def main(argv: list[str] | None = None) -> None:
                         help="scale sizes; the first is the baseline, the last two the doubling check")
     parser.add_argument("--throughput-docs", type=int, default=800)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    add_data_argument(parser, "html")
     parser.add_argument("--scale-child", nargs=4, metavar=("JSONL", "OUT", "WORKERS", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.scale_child:
         scale_child(args.scale_child[0], args.scale_child[1], int(args.scale_child[2]), args.scale_child[3])
         return
+    data = data_dir(args, "html")
     OUT.mkdir(parents=True, exist_ok=True)
     parts = set(args.parts.split(","))
     if "quality" in parts:
-        quality(random.Random(0), args.data_dir)
+        quality(random.Random(0), data)
     if "throughput" in parts:
-        throughput(random.Random(0), args.data_dir, args.throughput_docs)
+        throughput(random.Random(0), data, args.throughput_docs)
     if "scale" in parts:
-        scale(args.data_dir, [int(s) for s in args.sizes.split(",")], args.workers)
+        scale(data, [int(s) for s in args.sizes.split(",")], args.workers)
 
 
 if __name__ == "__main__":

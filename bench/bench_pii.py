@@ -1,6 +1,6 @@
 """PII stage benchmark: quality per entity on labelled data, and speed against the naive Presidio loop.
 
-Quality (`--data`, presidio-research format: [{full_text, spans: [{entity_type, start_position,
+Quality (`pii/presidio-research__generated_large.json` under `--data DIR`, presidio-research format: [{full_text, spans: [{entity_type, start_position,
 end_position, entity_value}]}]): per entity type, span precision and recall of the findings the
 stage replaces (overlapping findings merged, as the stage does: an IBAN's phone-shaped digit tail
 is part of the IBAN finding; a finding counts when it overlaps a gold span of the same type), and
@@ -8,12 +8,12 @@ the share of gold values no longer present in the scrubbed text. The reference i
 (default score threshold 0; the email validator reads tldextract's bundled suffix list, since the
 stock one downloads it).
 
-Speed (`--warc`): main text of real pages (resiliparse), repeated `--repeat` times; documents per
+Speed (`--warc`, default DIR/warc/*.warc.gz): main text of real pages (resiliparse), repeated `--repeat` times; documents per
 second of the tokenmill stage step (pre-check, windows, batches, anonymization) against a naive
 loop calling `AnalyzerEngine.analyze` and `AnonymizerEngine.anonymize` per document with the same
 recognizers. The findings of both must be identical (the script fails otherwise).
 
-    .venv/bin/python bench/bench_pii.py [--data FILE.json] [--warc GLOB] [--repeat N]
+    .venv/bin/python bench/bench_pii.py --data DIR [--warc GLOB] [--repeat N]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from common import print_table
+from common import DATA_FILES, add_data_argument, data_dir, print_table
 
 from tokenmill.transforms.document import Document
 from tokenmill.transforms.extract import ExtractConfig, decode_html, extract_main_text
@@ -137,13 +137,15 @@ def speed_rows(name: str, texts: list[str], cfg: PIIConfig) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT / ".." / "shared" / "data" / "pii" / "presidio-research__generated_large.json"))
-    parser.add_argument("--warc", default=str(ROOT / ".." / "shared" / "data" / "warc" / "*.warc.gz"))
+    add_data_argument(parser, "pii", "warc")
+    parser.add_argument("--warc", metavar="GLOB", help="web pages for the speed rows (default: DIR/warc/*.warc.gz)")
     parser.add_argument("--repeat", type=int, default=3, help="times the web pages are repeated for timing")
     args = parser.parse_args(argv)
+    folder = data_dir(args, "pii", *([] if args.warc else ["warc"]))
+    labelled = folder / DATA_FILES["pii"]
 
     cfg = PIIConfig()
-    data = json.loads(Path(args.data).read_text(encoding="utf-8"))
+    data = json.loads(labelled.read_text(encoding="utf-8"))
     ours = Scrubber(cfg)
     stock = stock_presidio()
     stock_entities = list(GOLD_TYPES) + ["CRYPTO"]
@@ -155,9 +157,9 @@ def main(argv: list[str] | None = None) -> int:
              if r["entity"] == "IP_ADDRESS"]
     rows += quality_rows(data, "stock Presidio", lambda texts: [stock.analyze(t, "en", stock_entities) for t in texts],
                          lambda texts: [_tag(t, stock.analyze(t, "en", stock_entities), ours) for t in texts])
-    print_table(f"PII quality on {Path(args.data).name} ({len(data)} texts; span overlap, same type)", rows)
+    print_table(f"PII quality on {labelled.name} ({len(data)} texts; span overlap, same type)", rows)
 
-    texts = web_texts(args.warc)
+    texts = web_texts(args.warc or str(folder / "warc" / "*.warc.gz"))
     speed = speed_rows(f"web pages x{args.repeat}", texts * args.repeat, cfg)
     speed += speed_rows("presidio-research texts", [d["full_text"] for d in data], cfg)
     print_table("PII stage speed (same input, same recognizers; findings must be identical)", speed)

@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import print_table  # noqa: E402
-from generate import DATA, generate  # noqa: E402
+from common import add_data_argument, data_dir, print_table  # noqa: E402
+from generate import GENERATOR_DATA, generate  # noqa: E402
 
 from tokenmill.pipelines.report import invariant_problems  # noqa: E402
 
@@ -75,13 +75,15 @@ class TreeMemorySampler(threading.Thread):
     def __init__(self, root: int, max_mb: float = 0.0):
         super().__init__(daemon=True)
         self.root, self.peak_sum, self.peak_one, self.peak_procs = root, 0.0, 0.0, 0
-        self.max_mb, self.stopped_for_memory = max_mb, False
+        self.max_mb, self.stopped_for_memory, self.peak_at = max_mb, False, 0.0
         self.loads: list[float] = []
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.wait(SAMPLE_EVERY_S):
             total, largest, procs = tree_rss_mb(self.root)
+            if total > self.peak_sum:
+                self.peak_at = time.perf_counter()
             self.peak_sum, self.peak_one = max(self.peak_sum, total), max(self.peak_one, largest)
             self.peak_procs = max(self.peak_procs, procs)
             self.loads.append(os.getloadavg()[0])   # the machine is shared: say how busy it was
@@ -95,7 +97,7 @@ class TreeMemorySampler(threading.Thread):
         self.join()
 
 
-def generated_input(root: Path, docs: int, per_file: int) -> tuple[Path, dict]:
+def generated_input(root: Path, docs: int, per_file: int, data: Path) -> tuple[Path, dict]:
     """The generator's WARC files for `docs` pages (made once, reused while the arguments match)."""
     out = root / f"gen{docs}"
     marker = out / "generated.json"
@@ -103,14 +105,16 @@ def generated_input(root: Path, docs: int, per_file: int) -> tuple[Path, dict]:
     if marker.exists() and json.loads(marker.read_text())["args"] == wanted:
         return out, json.loads(marker.read_text())["records"]
     started = time.perf_counter()
-    records = generate(out, docs, per_file, 0, 0.1, 0.02, DATA)
+    records = generate(out, docs, per_file, 0, 0.1, 0.02, data)
     print(f"generated {docs:,} pages in {time.perf_counter() - started:.0f} s -> {out}", file=sys.stderr)
     marker.write_text(json.dumps({"args": wanted, "records": records}))
     return out, records
 
 
 def run_once(inputs: Path, out: Path, workers: int, config: str, overrides: list[str], max_mb: float = 0.0) -> dict:
-    argv = [sys.executable, "-m", "tokenmill.pipelines.cli", "run", "--input", str(inputs / "*.warc.gz"),
+    probe_path = out.with_suffix(".probe.json")
+    argv = [sys.executable, str(Path(__file__).parent / "probed_run.py"), str(probe_path),
+            "run", "--input", str(inputs / "*.warc.gz"),
             "--output", str(out), "--config", config, *[a for o in overrides for a in ("--set", o)],
             "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
     log = out.with_suffix(".log")
@@ -135,9 +139,18 @@ def run_once(inputs: Path, out: Path, workers: int, config: str, overrides: list
         raise SystemExit(f"{' '.join(argv)} failed ({code}); see {log}")
     report = json.loads(report_path.read_text())
     load = sum(sampler.loads) / len(sampler.loads) if sampler.loads else os.getloadavg()[0]
+    probe = json.loads(probe_path.read_text()) if probe_path.exists() else {"shuffle": {}, "memory": []}
     return {"seconds": seconds, "cpu_seconds": cpu, "load": load, "peak_tree_mb": sampler.peak_sum,
             "peak_one_mb": sampler.peak_one, "processes": sampler.peak_procs, "report": report,
-            "invariant_problems": invariant_problems(report)}
+            "invariant_problems": invariant_problems(report), "shuffle": probe["shuffle"],
+            "stage_memory": probe["memory"], "rows_written": _rows_written(out),
+            "peak_at_s": sampler.peak_at - started if sampler.peak_at else 0.0}
+
+
+def _rows_written(out: Path) -> int:
+    """Rows in docs/*.parquet: must equal the last stage's kept count (a runner that loses data breaks it)."""
+    import pyarrow.parquet as pq
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in out.glob("docs/*.parquet"))
 
 
 def _children_cpu_s() -> float:
@@ -158,8 +171,30 @@ def scale_rows(runs: list[dict]) -> list[dict]:
                      "load": r["load"], "pages_per_s": rate, "x_rate": rate / ref_rate,
                      "peak_tree_MiB": r["peak_tree_mb"], "x_mem": r["peak_tree_mb"] / ref["peak_tree_mb"],
                      "largest_proc_MiB": r["peak_one_mb"], "procs": r["processes"],
-                     "accounting": "holds" if not r.get("invariant_problems") else "BROKEN"})
+                     "shuffle_B_per_page": shuffle_bytes(r) / r["pages"],
+                     "accounting": "holds" if not r.get("invariant_problems") else "BROKEN",
+                     "rows_written": r.get("rows_written", ""),
+                     "rows_eq_kept": r.get("rows_written") == r["report"]["output"]["documents"]})
     return rows
+
+
+def shuffle_bytes(run: dict) -> int:
+    """Bytes entering every GroupByKey of the run (bench/probed_run.py; lifted combines excluded)."""
+    return sum(v["bytes"] for v in run.get("shuffle", {}).values())
+
+
+def shuffle_rows(run: dict, top: int = 8) -> list[dict]:
+    """The largest shuffles of a run, bytes per crawled page."""
+    items = sorted(run.get("shuffle", {}).items(), key=lambda kv: -kv[1]["bytes"])
+    return [{"group_by_key": name, "elements": v["elements"], "MiB": v["bytes"] / 2**20,
+             "bytes_per_page": v["bytes"] / run["pages"]} for name, v in items[:top]]
+
+
+def memory_rows(run: dict, top: int = 6) -> list[dict]:
+    """Where memory peaks: the fused stages with the largest launcher and SDK worker RSS."""
+    rows = sorted(run.get("stage_memory", []), key=lambda m: -(m["launcher_mb"] + m["largest_worker_mb"]))
+    return [{"fused_stage": m["stage"][:90], "launcher_MiB": m["launcher_mb"],
+             "largest_worker_MiB": m["largest_worker_mb"]} for m in rows[:top]]
 
 
 RUNNER = "runner and unattributed"   # Beam's encoding, shuffles (dedup), writes, tokenize, start-up
@@ -229,7 +264,7 @@ def _html_pages(paths: list[Path], limit: int) -> list:
     return pages[:limit]
 
 
-def extraction_calibration(generated: Path, backend: str, repeats: int = 3) -> list[dict]:
+def extraction_calibration(generated: Path, backend: str, data: Path, repeats: int = 3) -> list[dict]:
     """CPU per page of the extractor alone: the generator's pages against real crawled pages.
 
     Generated pages are smaller and simpler than real ones, so the pipeline's extraction cost per
@@ -241,7 +276,7 @@ def extraction_calibration(generated: Path, backend: str, repeats: int = 3) -> l
     cfg = ExtractConfig(backend=backend)
     sets = {"generated (bench/generate.py)": _html_pages(sorted(generated.glob("*.warc.gz"))[:1], 400)}
     for label, names in REAL_CRAWLS.items():
-        sets[label] = _html_pages([DATA / "warc" / n for n in names], 400)
+        sets[label] = _html_pages([data / "warc" / n for n in names], 400)
     rows = []
     for label, pages in sets.items():
         extract_main_text("<html><body><p>warm up</p></body></html>", "", cfg)
@@ -301,12 +336,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default="", help="names this configuration's run directories and results file")
     parser.add_argument("--from-results", type=Path, nargs="+", metavar="JSON",
                         help="print the tables from earlier runs' results files (same config) instead of running")
+    add_data_argument(parser, *GENERATOR_DATA, "warc")
     args = parser.parse_args(argv)
+    data = data_dir(args, *GENERATOR_DATA, "warc")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # run the cleanup in run_once
 
     runs = [r for path in args.from_results for r in json.loads(path.read_text())] if args.from_results else []
     for docs in [] if args.from_results else sorted(args.docs):
-        inputs, _ = generated_input(args.out, docs, args.per_file)
+        inputs, _ = generated_input(args.out, docs, args.per_file, data)
         for workers in sorted(args.workers):
             name = f"run{'-' + args.tag if args.tag else ''}-{docs}-w{workers}"
             result = run_once(inputs, args.out / name, workers, args.config, args.overrides, args.max_mb)
@@ -323,10 +360,14 @@ def main(argv: list[str] | None = None) -> int:
     largest = max(runs, key=lambda r: (r["pages"], -r["workers"]))
     print_table(f"Per stage, {largest['pages']:,} pages, {largest['workers']} worker(s) "
                 "(stage_s: step time summed over workers; share of wall x workers)", stage_rows(largest))
+    for run in runs:
+        print_table(f"Largest shuffles, {run['pages']:,} pages, {run['workers']} worker(s)", shuffle_rows(run))
+        print_table(f"Where memory peaks, {run['pages']:,} pages, {run['workers']} worker(s) (tree peak "
+                    f"{run['peak_tree_mb']:,.0f} MiB at {run.get('peak_at_s', 0):,.0f} s)", memory_rows(run))
     print_table(f"Capacity at that CPU cost per page: {args.pages_in_dump:,.0f} pages",
                 capacity_rows(largest, args.pages_in_dump, args.vcpus_per_worker))
     backend = _backend(args)
-    calibration = extraction_calibration(args.out / f"gen{runs[0]['pages']}", backend)
+    calibration = extraction_calibration(args.out / f"gen{runs[0]['pages']}", backend, data)
     print_table(f"Extraction ({backend}) alone, CPU per page: generated vs real pages (x_generated: ratio)",
                 calibration)
     print_table(f"Capacity for {args.pages_in_dump:,.0f} Common Crawl pages (per-stage cost scaled by the "

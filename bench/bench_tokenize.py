@@ -1,6 +1,6 @@
 """Tokenize stage throughput against SentencePiece encoding the same documents in a plain loop.
 
-Documents: the kept text of a real `tokenmill run` on ../shared/data/warc/ (tokenize off),
+Documents: the kept text of a real `tokenmill run` on the WARCs in --data DIR/warc/ (tokenize off),
 repeated under new ids to a few MB so a measurement takes seconds. One tokenizer (trained once,
 from those documents, with the stage's own train_tokenizer) is used by every row:
 - reference: `[sp.encode(text) for text in texts]`, the plain SentencePiece loop;
@@ -13,7 +13,7 @@ from those documents, with the stage's own train_tokenizer) is used by every row
 Each row is the best of --repeats runs, interleaved, because the machine is shared: compare the
 ratio column, not the absolute rates.
 
-    .venv/bin/python bench/bench_tokenize.py [--copies 16] [--repeats 3]
+    .venv/bin/python bench/bench_tokenize.py --data DIR [--copies 16] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 import sentencepiece as spm
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import peak_rss_mb, print_table, timed  # noqa: E402
+from common import add_data_argument, data_dir, peak_rss_mb, print_table, timed  # noqa: E402
 
 from tokenmill.pipelines.cli import main as cli_main  # noqa: E402
 from tokenmill.transforms.beam.tokenize import TokenizeDocs  # noqa: E402
@@ -41,12 +41,11 @@ from tokenmill.transforms.token_shards import Manifest  # noqa: E402
 from tokenmill.transforms.tokenize import TokenizeConfig, encode_batch, load_processor, train_tokenizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-WARCS = str(ROOT / ".." / "shared" / "data" / "warc" / "*.gz")
 
 
-def kept_documents(work: Path) -> list[Document]:
+def kept_documents(data: Path, work: Path) -> list[Document]:
     out = work / "run"
-    if cli_main(["run", "--input", WARCS, "--output", str(out), "--config", "tiny", "--set", "tokenize.enabled=false"]):
+    if cli_main(["run", "--input", str(data / "warc" / "*.gz"), "--output", str(out), "--config", "tiny", "--set", "tokenize.enabled=false"]):
         raise SystemExit("tokenmill run failed")
     table = pq.read_table(glob.glob(str(out / "docs" / "*.parquet")), columns=["id", "text"])
     return [Document(id=i, text=t) for i, t in zip(table.column("id").to_pylist(), table.column("text").to_pylist())]
@@ -75,9 +74,11 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=16, help="times the kept documents are repeated")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--vocab", type=int, default=8000)
+    add_data_argument(parser, "warc")
     args = parser.parse_args()
+    data = data_dir(args, "warc")
     work = Path(tempfile.mkdtemp(prefix="bench_tokenize_"))
-    base = kept_documents(work)
+    base = kept_documents(data, work)
     docs = [dataclasses.replace(d, id=f"{d.id}#{c}") for c in range(args.copies) for d in base]
     texts = [d.text for d in docs]
     docs_file = work / "docs.parquet"

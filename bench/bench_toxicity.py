@@ -16,15 +16,15 @@
    with the set's language in `Document.lang` (the cascade reads it; one German row leaves it
    unset, as when the language stage does not run). `e5_share`: chunks the cascade sent to e5.
 2. Throughput on CPU: documents/s and chunks/s of the stage step per backend and batch size, on
-   real news articles of the scrapinghub benchmark (shared data) and, with `--web-docs`, on the
+   real news articles of the scrapinghub benchmark (--data DIR/html/) and, with `--web-docs`, on the
    documents a `tokenmill run` kept (what the stage sees on a crawl), in the same run. The
    Detoxify row runs the real Detoxify loading and scoring code on a checkpoint with Detoxify
    `original`'s architecture (BERT-base) and random weights: the compute is the real model's,
    the scores are meaningless (no real checkpoint can be fetched here). No GPU is measured here.
 
-    .venv/bin/tokenmill run --input '../shared/data/warc/*.gz' --output /tmp/web --config default \
+    .venv/bin/tokenmill run --input 'DIR/warc/*.gz' --output /tmp/web --config default \
         --set toxicity.enabled=false --set pii.enabled=false          # optional: the web rows' input
-    .venv/bin/python bench/bench_toxicity.py [--data ../shared/data] [--skip-davidson] [--skip-quality] [--skip-throughput]
+    .venv/bin/python bench/bench_toxicity.py --data DIR [--skip-davidson] [--skip-quality] [--skip-throughput]
         [--docs 60] [--detoxify-docs 20] [--web-docs '/tmp/web/docs/*.parquet']
 """
 
@@ -44,7 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import toxicity_data as data  # noqa: E402
-from common import peak_rss_mb, print_table  # noqa: E402
+from common import add_data_argument, data_dir, peak_rss_mb, print_table  # noqa: E402
 
 from tokenmill.transforms.document import Document, Drop  # noqa: E402
 from tokenmill.transforms.toxicity import ToxicityConfig, ToxicityStep  # noqa: E402
@@ -154,9 +154,10 @@ def davidson_held_out(args, models) -> list[dict]:
 
     head = Path(tempfile.mkdtemp()) / "no_davidson.npz"
     fast_head = head.with_name("no_davidson_fast.npz")
-    train_toxicity.main(["--exclude", "davidson", "--out", str(head), "--cache", str(args.cache)])
-    train_toxicity.main(["--kind", "fast", "--exclude", "davidson", "--out", str(fast_head), "--cache", str(args.cache)])
-    tweets, classes = data.davidson()
+    train_toxicity.main(["--exclude", "davidson", "--out", str(head), "--cache", str(args.cache), "--data", str(args.data)])
+    train_toxicity.main(["--kind", "fast", "--exclude", "davidson", "--out", str(fast_head), "--cache", str(args.cache),
+                         "--data", str(args.data)])
+    tweets, classes = data.davidson(args.data)
     classes = np.array(classes)
     rnd = np.random.default_rng(0)   # the training script's sample of Davidson (already embedded)
     offensive = np.flatnonzero(classes == 1)
@@ -178,8 +179,8 @@ def davidson_held_out(args, models) -> list[dict]:
     return rows
 
 
-def news_articles(n: int) -> list[str]:
-    with tarfile.open(data.SHARED / "html" / "scrapinghub__article-extraction-benchmark.tar") as t:
+def news_articles(data_dir: Path, n: int) -> list[str]:
+    with tarfile.open(data_dir / "html" / "scrapinghub__article-extraction-benchmark.tar") as t:
         gold = json.load(t.extractfile("scrapinghub_aeb/ground-truth.json"))
     texts = [v["articleBody"] for _, v in sorted(gold.items()) if v.get("articleBody")]
     return (texts * (n // len(texts) + 1))[:n]
@@ -222,7 +223,7 @@ def web_documents(pattern: str) -> list[Document]:
 def throughput(args) -> list[dict]:
     import re
 
-    news = [Document(id=str(i), text=t) for i, t in enumerate(news_articles(args.docs))]
+    news = [Document(id=str(i), text=t) for i, t in enumerate(news_articles(args.data, args.docs))]
     sets = [("news", news)] + ([("web", web_documents(args.web_docs))] if args.web_docs else [])
     rows = []
     for set_name, docs in sets:
@@ -273,15 +274,15 @@ def _time_backend(name: str, set_name: str, cfg: ToxicityConfig, docs: list[Docu
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=data.DEFAULT_CACHE)
-    parser.add_argument("--data", type=Path, default=data.SHARED, help="the shared data directory (toxicity/, html/, langid/)")
     parser.add_argument("--docs", type=int, default=60, help="news articles timed per builtin row")
     parser.add_argument("--detoxify-docs", type=int, default=20, help="news articles timed per Detoxify row")
     parser.add_argument("--skip-davidson", action="store_true", help="skip the leave-Davidson-out training")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--web-docs", default="", help="parquet glob of a run's kept documents (see web_documents)")
+    add_data_argument(parser, "html", "toxicity", "udhr")
     args = parser.parse_args(argv)
-    data.SHARED = args.data     # toxicity_data reads the shared data from here
+    args.data = data_dir(args, "html", *([] if args.skip_davidson or args.skip_quality else ["toxicity", "udhr"]))
     if not args.skip_quality:
         print_table("Toxicity quality: ROC-AUC on held-out labelled data (whole documents through the stage)",
                     quality(args))

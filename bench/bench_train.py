@@ -8,10 +8,10 @@ heads, context, batch) on the same tokens, in the same process, interleaved --re
   gradient clipping, logging, checkpoints), its tokens/s read from train_log.jsonl, which
   excludes evaluation and checkpoint time.
 The first --warmup steps of each are not timed. The shards come from a real `tokenmill run` on
-../shared/data/warc/ (or --data DIR/tokens). On CUDA both use bf16 autocast; tokenmill also
+the WARCs in --data DIR/warc/ (or a run's tokens/ given as --tokens). On CUDA both use bf16 autocast; tokenmill also
 compiles and uses fused AdamW (its defaults there), the reference does not.
 
-    .venv/bin/python bench/bench_train.py [--steps 40] [--repeats 2] [--config tiny] [--threads 0]
+    .venv/bin/python bench/bench_train.py --data DIR | --tokens RUN/tokens [--steps 40] [--repeats 2] [--config tiny] [--threads 0]
 """
 
 from __future__ import annotations
@@ -30,14 +30,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import print_table  # noqa: E402
+from common import add_data_argument, data_dir, print_table  # noqa: E402
 
 from tokenmill.model.config import load_train_config  # noqa: E402
 from tokenmill.model.data import load_manifest, load_split  # noqa: E402
 from tokenmill.model.train import main as train_main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-WARCS = str(ROOT / ".." / "shared" / "data" / "warc" / "*.gz")
 
 
 class ReferenceGPT(nn.Module):
@@ -107,19 +106,22 @@ def tokenmill_tokens_per_s(data: Path, out: Path, config: str, steps: int, warmu
     return timed_steps * tokens_per_step / seconds
 
 
-def ensure_data(arg: str | None, work: Path) -> Path:
-    if arg:
-        return Path(arg)
+def ensure_data(args, work: Path) -> Path:
+    if args.tokens:
+        return Path(args.tokens)
     from tokenmill.pipelines.cli import main as cli_main
     out = work / "run"
-    if cli_main(["run", "--input", WARCS, "--output", str(out), "--config", "tiny"]):
+    warcs = str(data_dir(args, "warc") / "warc" / "*.gz")
+    if cli_main(["run", "--input", warcs, "--output", str(out), "--config", "tiny"]):
         raise SystemExit("tokenmill run failed")
     return out / "tokens"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="a run's tokens/ directory (default: run the tiny recipe now)")
+    add_data_argument(parser, "warc")
+    parser.add_argument("--tokens", default=None, metavar="DIR",
+                        help="a run's tokens/ directory (instead of --data: running the tiny recipe on its WARCs now)")
     parser.add_argument("--config", default="tiny")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
@@ -133,7 +135,7 @@ def main() -> None:
     tokens_per_step = cfg.train.batch_size * cfg.train.grad_accum * cfg.model.block_size
     best = {"reference (plain PyTorch)": 0.0, "tokenmill train": 0.0}
     with tempfile.TemporaryDirectory(prefix="bench_train_") as work:
-        data = ensure_data(args.data, Path(work))
+        data = ensure_data(args, Path(work))
         manifest = load_manifest(data)
         stream = load_split(data, manifest, "train").stream
         for r in range(args.repeats):

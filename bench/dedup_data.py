@@ -1,7 +1,7 @@
 """Data for bench_dedup.py: real article text with controlled word edits, and a large generated set.
 
 Real text: the gold article bodies of the scrapinghub article-extraction benchmark
-(`../shared/data/html/scrapinghub__article-extraction-benchmark.tar`, MIT; 181 English pages).
+(`html/scrapinghub__article-extraction-benchmark.tar` under --data DIR, MIT; 181 English pages).
 - Quality set: each article (capped at `max_words`) is a family: the original plus variants with
   word insertions, deletions and substitutions at chosen per-word rates, so pair similarities
   cover the whole LSH S-curve.
@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 GOLD_TAR = "html/scrapinghub__article-extraction-benchmark.tar"
 EDIT_RATES = (0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-def gold_articles(data_dir: Path = DATA_DIR) -> list[str]:
+def gold_articles(data_dir: Path) -> list[str]:
     with tarfile.open(data_dir / GOLD_TAR) as tar:
         member = next(m for m in tar.getmembers() if m.name.endswith("ground-truth.json"))
         truth = json.load(tar.extractfile(member))

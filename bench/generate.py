@@ -8,7 +8,9 @@ redirects, non-HTML payloads, near-duplicate pages (copies with small word edits
 broken records (truncated gzip members, malformed headers, binary junk declared as HTML).
 The same arguments always give byte-identical files.
 
-    python bench/generate.py --docs 100000 --out bench/out/gen100k [--per-file 10000] [--seed 0]
+    python bench/generate.py --data DIR --docs 100000 --out bench/out/gen100k [--per-file 10000] [--seed 0]
+
+--data DIR: the real data folder (html/ and langid/ files; README.md, "Data for benchmarks and scripts").
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ import tarfile
 import uuid
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import add_data_argument, data_dir  # noqa: E402
+
+GENERATOR_DATA = ("html", "udhr")   # what load_corpus reads under --data
 UDHR_LANGS = {"deu": "de", "fra": "fr", "spa": "es", "rus": "ru", "cmn": "zh", "por": "pt", "ita": "it",
               "nld": "nl", "pol": "pl", "jpn": "ja", "arb": "ar", "tur": "tr"}
 
@@ -36,7 +41,7 @@ FOOTER = "Copyright 2024 Example Media Group. All rights reserved. Terms of use 
 
 
 def load_corpus(data_dir: Path) -> dict[str, list[str]]:
-    """Paragraph lists per language code from the shared real data."""
+    """Paragraph lists per language code from the real data folder (--data)."""
     corpus: dict[str, list[str]] = {"en": []}
     with tarfile.open(data_dir / "html" / "scrapinghub__article-extraction-benchmark.tar") as tar:
         member = next(m for m in tar.getmembers() if m.name.endswith("ground-truth.json"))
@@ -161,7 +166,7 @@ class Generator:
 
 
 def generate(out_dir: Path, docs: int, per_file: int, seed: int, near_dup_rate: float, broken_rate: float,
-             data_dir: Path = DATA) -> dict:
+             data_dir: Path) -> dict:
     """Writes ceil(docs/per_file) per-record-gzip WARC files; returns counts by record kind."""
     out_dir.mkdir(parents=True, exist_ok=True)
     gen = Generator(load_corpus(data_dir), seed, near_dup_rate, broken_rate)
@@ -184,9 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--near-dup-rate", type=float, default=0.1, help="share of pages that copy a recent one")
     parser.add_argument("--broken-rate", type=float, default=0.02, help="share of responses that are damaged")
-    parser.add_argument("--data", type=Path, default=DATA, help="the shared real data directory")
+    add_data_argument(parser, *GENERATOR_DATA)
     args = parser.parse_args(argv)
-    counts = generate(args.out, args.docs, args.per_file, args.seed, args.near_dup_rate, args.broken_rate, args.data)
+    data = data_dir(args, *GENERATOR_DATA)
+    counts = generate(args.out, args.docs, args.per_file, args.seed, args.near_dup_rate, args.broken_rate, data)
     print(json.dumps({"out": str(args.out), "records": counts}), file=sys.stdout)
     return 0
 

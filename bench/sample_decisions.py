@@ -1,11 +1,11 @@
 """Ten kept and ten dropped documents per filter stage (url, language, quality), for a human check.
 
 Runs the pipeline (the `tiny` preset unless told otherwise, full rejects kept) on the real WARCs
-in ../shared/data/warc/, checks the report's accounting invariant, and prints for each stage a
+in --data DIR/warc/ (or --input), checks the report's accounting invariant, and prints for each stage a
 sample of documents it kept and dropped, with the reason and detail of each drop and the start
 of each text. A document kept by a stage is one that reached the end or was dropped later.
 
-    .venv/bin/python bench/sample_decisions.py [--input GLOB] [--config tiny] [--set key=value ...]
+    .venv/bin/python bench/sample_decisions.py --data DIR | --input GLOB [--config tiny] [--set key=value ...]
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from tokenmill.pipelines.config import load_config
 from tokenmill.pipelines.report import build_report, invariant_problems
 from tokenmill.pipelines.run import run_job
 from tokenmill.transforms.document import stable_hash
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import add_data_argument, data_dir  # noqa: E402
 
 STAGES = ("url", "language", "quality")
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +50,8 @@ def _show(title: str, rows: list[dict], k: int, chars: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--input", default=str(ROOT.parent / "shared" / "data" / "warc" / "*.gz"))
+    add_data_argument(p, "warc")
+    p.add_argument("--input", metavar="GLOB", help="WARC files to run on instead of DIR/warc/*.gz (e.g. 'samples/*.gz')")
     p.add_argument("--config", default="tiny")
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("-k", type=int, default=10, help="documents shown per stage and side")
@@ -55,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cfg = load_config(args.config, [*args.overrides, "output.keep_rejected=true",
                                     f"filters.order=[{', '.join(STAGES)}]"])
-    inputs = sorted(glob.glob(args.input))
+    inputs = sorted(glob.glob(args.input or str(data_dir(args, "warc") / "warc" / "*.gz")))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         result = run_job(inputs, str(out), cfg, PipelineOptions(["--runner=DirectRunner"]))

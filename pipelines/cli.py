@@ -1,4 +1,4 @@
-"""The `tokenmill` command: run, train, sample, report, config.
+"""The `tokenmill` command: run, train, sample, report, inspect, config.
 
 A mistake on the command line (a bad flag, a missing input, an unknown config key) prints one
 line on stderr and exits with status 2, never a traceback. Flags that tokenmill does not define
@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 USAGE_ERROR = 2
 
-# Runners that finish "successfully" with wrong output. Beam 2.77's DaskRunner computes only the
+# Runners that finish "successfully" with wrong output. Beam's DaskRunner (measured on 2.77) computes only the
 # last leaf of the graph and drops what DoFns emit in finish_bundle (measured, DESIGN.md).
+PORTABLE_RUNNERS = ("portablerunner", "flinkrunner", "sparkrunner")
+ENVIRONMENT_CACHE_MS = 300_000    # SDK workers stay between the stages of one job for 5 minutes idle
+
 DATA_LOSING_RUNNERS = {
-    "daskrunner": "Beam 2.77's DaskRunner loses data (it drops outputs emitted in finish_bundle, "
+    "daskrunner": "Beam's DaskRunner loses data (it drops outputs emitted in finish_bundle, "
                   "so Parquet writes and stats lose rows); use DirectRunner, PortableRunner or DataflowRunner",
 }
 
@@ -29,7 +33,7 @@ data and tokenize; write docs/, tokens/, errors/, stats/ and report/ under --out
 Any flag not listed below is a Beam pipeline option and goes to the runner, e.g.
   --runner=DirectRunner --direct_running_mode=multi_processing --direct_num_workers=2
   --runner=PortableRunner --job_endpoint=localhost:8099 --environment_type=LOOPBACK
-  --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp --setup_file=./pyproject.toml"""
+  --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp --setup_file=./setup.py"""
 
 RUN_EXAMPLES = """\
 examples:
@@ -53,7 +57,11 @@ def _run_parser(sub) -> None:
                        epilog=RUN_EXAMPLES)
     p.add_argument("--input", nargs="+", required=True, metavar="PATH_OR_GLOB",
                    help="data files, globs or Common Crawl listings (warc.paths.gz); local, gs:// or s3://")
-    p.add_argument("--output", required=True, metavar="DIR", help="output directory (created; earlier results replaced)")
+    p.add_argument("--output", required=True, metavar="DIR",
+                   help="output directory (created; earlier results replaced); one run at a time holds it")
+    p.add_argument("--force", action="store_true",
+                   help="take --output over from a run that still holds it: only once that run is known dead "
+                        "(two runs writing one directory destroy each other's files)")
     p.add_argument("--detach", action="store_true",
                    help="return once the runner has accepted the job (Dataflow Flex Templates, long cluster jobs); "
                         "when it has finished, 'tokenmill report --build DIR' writes the report")
@@ -83,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--train-log", metavar="PATH", help=(
         "attach a training run that used this run's tokens: its train_log.jsonl (or its output "
         "directory); the loss curve is added to report.json and index.html"))
+    from tokenmill.pipelines.inspect_run import add_inspect_parser
+    add_inspect_parser(sub)
     config = sub.add_parser("config", help="print the resolved config with every key's meaning")
     _config_args(config)
     sub.add_parser("train", help="train the GPT on token shards (tokenmill train --help)", add_help=False)
@@ -104,13 +114,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             from tokenmill.pipelines.report_cli import report_command
             return report_command(args)
+        if args.command == "inspect":
+            from tokenmill.pipelines.inspect_run import inspect_command
+            return inspect_command(args)
         return _cmd_config(args)
     except UsageError as err:
         print(f"tokenmill: error: {err}", file=sys.stderr)
         return USAGE_ERROR
-    except KeyboardInterrupt:
-        print("tokenmill: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:   # Ctrl-C, or SIGTERM/SIGHUP during a run (run_lock.StopSignal)
+        signum = getattr(err, "signum", signal.SIGINT)
+        how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        print(f"tokenmill: {how}", file=sys.stderr)
+        return 128 + signum
 
 
 def _delegate(command: str, argv: list[str]) -> int:
@@ -141,27 +156,37 @@ def beam_options(args: list[str]):
     if unknown:
         raise UsageError(f"unrecognized arguments: {' '.join(unknown)} (neither a tokenmill flag nor a Beam "
                          "pipeline option; see 'tokenmill run --help')")
-    runner = (getattr(known, "runner", None) or "").rsplit(".", 1)[-1].lower()
-    if runner in DATA_LOSING_RUNNERS:
-        raise UsageError(f"refusing --runner={known.runner}: {DATA_LOSING_RUNNERS[runner]}")
+    _check_runner(known)
     # Workers log every harness detail at INFO; keep their warnings and tokenmill's progress lines.
+    # "WARN", not "WARNING": Java job servers (Flink, Spark) parse the options into their LogLevel
+    # enum (DEBUG, TRACE, INFO, WARN, ERROR, OFF) and reject the job otherwise; Python reads both.
     if known.default_sdk_harness_log_level is None:
-        args = [*args, "--default_sdk_harness_log_level=WARNING"]
+        args = [*args, "--default_sdk_harness_log_level=WARN"]
     if not known.sdk_harness_log_level_overrides:
         args = [*args, '--sdk_harness_log_level_overrides={"tokenmill": "INFO"}']
+    # Job servers (Flink, Spark) drop a stage's SDK environment when the stage ends unless told to
+    # keep it: Spark then starts a fresh Python worker, which imports tokenmill and loads its
+    # models, for every task (69 worker starts for the 100 sample records, 5:03 against 2:11).
+    runner = (known.runner or "").rsplit(".", 1)[-1].lower()
+    if runner in PORTABLE_RUNNERS and not known.environment_cache_millis:
+        args = [*args, f"--environment_cache_millis={ENVIRONMENT_CACHE_MS}"]
     return PipelineOptions(args)
 
 
-def _check_inputs(patterns: list[str]) -> None:
-    from apache_beam.io.filesystems import FileSystems
+def _check_runner(known) -> None:
+    """The runner exists and is not known to lose data; DirectRunner worker counts are not negative."""
+    from apache_beam.runners.runner import create_runner
 
-    for pattern in patterns:
-        try:
-            matched = FileSystems.match([pattern])[0].metadata_list
-        except Exception as err:  # a filesystem Beam cannot reach, bad credentials, bad URL
-            raise UsageError(f"--input {pattern}: cannot list it ({type(err).__name__}: {err})") from None
-        if not matched:
-            raise UsageError(f"--input {pattern}: no such file (nothing matches)")
+    runner = (getattr(known, "runner", None) or "").rsplit(".", 1)[-1].lower()
+    if runner in DATA_LOSING_RUNNERS:
+        raise UsageError(f"refusing --runner={known.runner}: {DATA_LOSING_RUNNERS[runner]}")
+    if known.runner:
+        try:   # what beam.Pipeline does with the name, here before OUT is touched
+            create_runner(known.runner)
+        except (ValueError, ImportError) as err:
+            raise UsageError(f"--runner={known.runner}: {str(err).splitlines()[0]}") from None
+    if (known.direct_num_workers or 0) < 0:
+        raise UsageError(f"--direct_num_workers={known.direct_num_workers}: must be >= 0 (0: one per CPU core)")
 
 
 def _load_config(args):
@@ -185,31 +210,58 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     if args.detach and (options.get_all_options().get("environment_type") or "").upper() == "LOOPBACK":
         raise UsageError("--detach with --environment_type=LOOPBACK: the workers run inside this process, "
                          "so the job would die when it returns")
-    _check_inputs(args.input)
-    from tokenmill.pipelines.config import versions
+    from tokenmill.pipelines.cli_checks import check_inputs, check_output
+    from tokenmill.pipelines.run_lock import stop_on_signals
+    check_output(args.output)
+    check_inputs(args.input, cfg.input, args.output)
+    with stop_on_signals(), _claim(args, options) as claim:   # nothing in OUT is touched before the claim
+        return _run_claimed(args, cfg, options, claim)
+
+
+def _claim(args, options):
+    from tokenmill.pipelines.run_lock import OutputBusy, claim
+    try:
+        return claim(args.output, options, force=args.force)
+    except OutputBusy as err:
+        raise UsageError(str(err)) from None
+    except Exception as err:   # a store that refuses the write: permissions, credentials, a missing bucket
+        raise UsageError(f"--output {args.output}: cannot claim it ({type(err).__name__}: {err})") from None
+
+
+def _run_claimed(args, cfg, options, claim) -> int:
     from tokenmill.pipelines.report import write_pending
     from tokenmill.pipelines.report_cli import finish_report
     from tokenmill.pipelines.run import run_job
+    from tokenmill.transforms.typed_config import ConfigError
 
     print(f"tokenmill: running on {', '.join(args.input)} -> {args.output}", file=sys.stderr)
-    from tokenmill.transforms.typed_config import ConfigError
     try:
         result = run_job(args.input, args.output, cfg, options, wait=not args.detach)
     except ConfigError as err:   # found while running, e.g. a vocabulary the data cannot support
         raise UsageError(str(err)) from None
-    run = {
-        "started": result.started, "finished": result.finished,
-        "seconds": None if args.detach else round(result.seconds, 2),
-        "runner": result.runner, "config": args.config, "overrides": args.overrides,
-        "config_sha256": _sha256_of(args.output, "config.resolved.yaml"), "version": _version(),
-        "versions": versions(),
-    }
+    finally:   # Beam's warnings that the console does not show, and everything else, in OUT/logs/run.log
+        _RUN_LOG.write(args.output)
+    run = _run_facts(args, result)
     if args.detach:
         write_pending(args.output, result.stages, run, args.input)
+        claim.detach()
         print(f"tokenmill: job submitted to {result.runner}; when it has finished, write its report with: "
               f"tokenmill report --build {args.output}", file=sys.stderr)
         return 0
     return finish_report(args.output, result.stages, run, args.input)
+
+
+def _run_facts(args, result) -> dict:
+    from tokenmill.pipelines.config import versions
+    return {
+        "started": result.started, "finished": result.finished,
+        "seconds": None if args.detach else round(result.seconds, 2),
+        "cpu_seconds": None if result.cpu_seconds is None else round(result.cpu_seconds, 2),
+        "cost_counters": result.cost_counters,
+        "runner": result.runner, "config": args.config, "overrides": args.overrides,
+        "config_sha256": _sha256_of(args.output, "config.resolved.yaml"), "version": _version(),
+        "versions": versions(),
+    }
 
 
 def _sha256_of(out_dir: str, name: str) -> str:
@@ -224,19 +276,15 @@ def _version() -> str:
     return importlib.metadata.version("tokenmill")
 
 
-class _DropBeamImportNoise(logging.Filter):
-    # Importing apache_beam warns that the GCP client libraries are missing even when no GCP
-    # service is used; users of local and portable runners should not see it on every run.
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "apitools not found" not in record.getMessage()
+_RUN_LOG = None
 
 
 def _quiet_logging() -> None:
-    # Beam logs every worker start at INFO; keep tokenmill's own progress lines and warnings.
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_DropBeamImportNoise())
-    logging.getLogger("tokenmill").setLevel(logging.INFO)
+    # Beam logs every worker start at INFO; keep tokenmill's own progress lines and warnings, and
+    # keep Beam's irrelevant warnings off the console (pipelines/run_log.py).
+    global _RUN_LOG
+    from tokenmill.pipelines.run_log import install
+    _RUN_LOG = install(logging.WARNING)
 
 
 if __name__ == "__main__":

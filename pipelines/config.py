@@ -23,7 +23,8 @@ from tokenmill.transforms.readers import InputConfig
 from tokenmill.transforms.url_filter import UrlFilterConfig
 from tokenmill.transforms.tokenize import TokenizeConfig
 from tokenmill.transforms.toxicity import ToxicityConfig
-from tokenmill.transforms.typed_config import ConfigError, apply_override, build, load_yaml_file, to_dict
+from tokenmill.transforms.typed_config import (ConfigError, apply_override, build, check_minimums, load_yaml_file,
+                                              to_dict)
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 
@@ -42,6 +43,9 @@ class OutputConfig:
     """Dropped documents shown per stage and reason in the report (a deterministic sample)."""
     docs_shards: int = 0
     """Number of docs/part-*.parquet files; 0 lets the runner decide."""
+
+    def __post_init__(self) -> None:
+        check_minimums(self, samples_per_reason=0, docs_shards=0)
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,10 @@ def load_config(name_or_path: str = "default", overrides: list[str] | tuple[str,
     elif not path.exists():
         raise ConfigError(f"--config: '{name_or_path}' is neither a preset ({', '.join(preset_names())}) "
                           "nor an existing YAML file")
-    data = load_yaml_file(path)
+    try:
+        data = load_yaml_file(path)
+    except ConfigError as err:
+        raise ConfigError(f"--config {err}") from None
     for assignment in overrides:
         data = apply_override(data, assignment)
     return build(RunConfig, data)

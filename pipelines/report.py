@@ -8,6 +8,16 @@ counted from the files themselves (`output.documents`: rows in the docs/ Parquet
 `output.token_rows`: rows in the token manifest), not taken from the stats, so documents lost
 between the last stage's accounting and the files break the invariant too.
 
+Pages and records: `input.records` counts every record read; `input.pages` the records that can
+carry a page (responses, conversions, text rows, and unreadable records, which may have been
+pages); `input.other_records` the rest (request, metadata, warcinfo, ... by type), which never
+enter the read stage. `records == pages + other_records` and the first stage sees `pages`.
+
+Costs: each stage's `seconds` is CPU time measured inside its steps (stats.StageStats.seconds),
+dedup's steps after its shuffles and the tokenizer's training included; `costs` puts them beside
+the job's CPU time as the launcher measured it, and names the rest (the runner's own work:
+shuffles, encoding between steps, the Parquet and JSON writers) instead of hiding it.
+
 report.json carries everything the page shows (stage stats with samples, histograms and
 categories, token shards, the resolved config, a training curve once attached), so the page can
 be rebuilt from it alone: `tokenmill report DIR --train-log RUN/train_log.jsonl` does that.
@@ -40,12 +50,35 @@ def read_stage_stats(out_dir: str, stages: list[str]) -> list[StageStats]:
     return found
 
 
+def read_extra_stats(out_dir: str, name: str) -> StageStats | None:
+    """stats/<name>.json of the ledger's non-stage files (output, tokenize); None when absent."""
+    path = FileSystems.join(out_dir, "stats", f"{name}.json")
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as f:
+        return StageStats.from_json(f.read().decode("utf-8"))
+
+
+def _read_json(out_dir: str, *parts: str) -> dict | None:
+    path = FileSystems.join(out_dir, *parts)
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as f:
+        return json.loads(f.read().decode("utf-8"))
+
+
+COST_UNIT = "CPU seconds"
+COST_HOW = ("CPU time of the threads running each stage's steps and bookkeeping (time.thread_time), "
+            "helper processes (the isolated extractor) and the tokenizer's training threads included; "
+            "the job's total is this process's and its child processes' CPU time (getrusage) while the job ran")
+
+
 def stage_entry(stats: StageStats) -> dict:
     return {
         "name": stats.stage, "seen": stats.seen, "kept": stats.kept,
         "dropped": dict(stats.dropped.most_common()), "errors": dict(stats.errors.most_common()),
-        "seconds": round(stats.seconds, 3),
-        "docs_per_s": round(stats.seen / stats.seconds, 1) if stats.seconds else None,
+        "seconds": round(stats.seconds, 6),   # CPU seconds (COST_HOW)
+        "docs_per_s": round(stats.seen / stats.seconds, 1) if stats.seconds else None,   # per CPU second
         "samples": {reason: [s.__dict__ for s in samples] for reason, samples in stats.samples.items()},
         "histograms": {n: {"edges": list(h.edges), "counts": h.counts} for n, h in stats.histograms.items()},
         "extra": dict(stats.extra),
@@ -53,10 +86,54 @@ def stage_entry(stats: StageStats) -> dict:
     }
 
 
+def input_section(first: StageStats, inputs: list[str]) -> dict:
+    other = {k.split(".", 1)[1]: v for k, v in sorted(first.extra.items()) if k.startswith("other_records.")}
+    return {"patterns": inputs, "files": first.extra.get("files", 0), "records": first.seen + sum(other.values()),
+            "pages": first.seen, "other_records": sum(other.values()), "other_record_types": other,
+            "bytes": first.extra.get("bytes", 0)}
+
+
+STEP_DETAILS = {
+    "tokenize": "training the tokenizer, encoding, writing shards",
+    "write_docs": "making the rows of docs/ (the Parquet writer itself counts as the runner's)",
+    "ledger": "merging stats; scrubbing and writing samples, rejects and errors",
+}
+
+
+def cost_section(stats: list[StageStats], tokenize: StageStats | None, run: dict) -> dict:
+    """Stage costs beside the job's CPU time; `unattributed` is what ran outside tokenmill's steps."""
+    job_cpu = run.get("cpu_seconds")
+    rows = [{"name": s.stage, "seconds": round(s.seconds, 6), "kind": "stage"} for s in stats]
+    steps = {"tokenize": tokenize.seconds} if tokenize is not None else {}
+    steps.update(run.get("cost_counters") or {})
+    rows += [{"name": name, "seconds": round(seconds, 6), "kind": "step", "detail": STEP_DETAILS.get(name, "")}
+             for name, seconds in steps.items()]
+    attributed = sum(r["seconds"] for r in rows)
+    costs = {"unit": COST_UNIT, "how": COST_HOW, "rows": rows, "attributed_seconds": round(attributed, 6),
+             "job_cpu_seconds": round(job_cpu, 3) if job_cpu is not None else None}
+    if job_cpu:
+        costs["unattributed_seconds"] = round(job_cpu - attributed, 6)
+        costs["attributed_share"] = round(attributed / job_cpu, 4)
+    return costs
+
+
+def languages(output: StageStats | None) -> list[dict]:
+    """Kept documents, characters and tokens per language, most documents first."""
+    if output is None:
+        return []
+    docs = output.categories.get("lang", {})
+    chars, tokens = output.categories.get("lang_chars", {}), output.categories.get("lang_tokens", {})
+    total = sum(docs.values())
+    return [{"lang": lang, "documents": n, "share": round(n / total, 4) if total else 0.0,
+             "chars": chars.get(lang, 0), "tokens": tokens.get(lang, 0) if tokens else None}
+            for lang, n in sorted(docs.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
 def build_report(out_dir: str, stages: list[str], run: dict, inputs: list[str]) -> dict:
     """report.json's content: everything the page and the terminal summary show."""
     stats = read_stage_stats(out_dir, stages)
     first = stats[0] if stats else StageStats("read")
+    written = read_extra_stats(out_dir, "output")
     manifest = read_manifest(out_dir)
     output = {
         "documents": docs_rows(out_dir),   # counted in docs/*.parquet, checked against the last kept count
@@ -67,11 +144,13 @@ def build_report(out_dir: str, stages: list[str], run: dict, inputs: list[str]) 
     if manifest:
         output["token_shards"] = token_shards(manifest)
         output["tokens_per_document"] = tokens_per_document(out_dir, manifest)
+    output["languages"] = languages(written)
+    output["domains"] = _read_json(out_dir, "stats", "domains.json")
     return {
         "run": run,
-        "input": {"patterns": inputs, "files": first.extra.get("files", 0), "records": first.seen,
-                  "bytes": first.extra.get("bytes", 0)},
+        "input": input_section(first, inputs),
         "stages": [stage_entry(s) for s in stats],
+        "costs": cost_section(stats, read_extra_stats(out_dir, "tokenize"), run),
         "output": output,
         "config_resolved": _read_text(out_dir, "config.resolved.yaml"),
     }
@@ -88,9 +167,13 @@ def attach_training(out_dir: str, train_log: str) -> dict:
 def invariant_problems(report: dict) -> list[str]:
     """Every way the report breaks the accounting invariant; empty when it holds."""
     problems = []
-    stages = report["stages"]
-    if stages and stages[0]["seen"] != report["input"]["records"]:
-        problems.append(f"first stage saw {stages[0]['seen']} of {report['input']['records']} records")
+    stages, inp = report["stages"], report["input"]
+    pages = inp.get("pages", inp["records"])   # reports from before pages were told apart: records
+    if "pages" in inp and inp["records"] != inp["pages"] + inp.get("other_records", 0):
+        problems.append(f"{inp['records']} records read but {inp['pages']} pages + "
+                        f"{inp.get('other_records', 0)} other records")
+    if stages and stages[0]["seen"] != pages:
+        problems.append(f"first stage saw {stages[0]['seen']} of {pages} pages")
     for prev, stage in zip([None] + stages, stages):
         total = stage["kept"] + sum(stage["dropped"].values()) + sum(stage["errors"].values())
         if stage["seen"] != total:

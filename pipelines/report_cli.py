@@ -5,8 +5,11 @@ dropped, errors, the main reasons with their shares, time), what was written, an
 accounting invariant holds. The comparison answers "what changed between these two runs" (a
 threshold change, a new dump): the config keys that differ, then per stage and reason the counts
 side by side with their difference. `--build` writes the report of a run started with
-`tokenmill run --detach` (a cluster job the launcher did not wait for) once its job has finished.
-Tables are drawn by `rich`.
+`tokenmill run --detach` (a cluster job the launcher did not wait for) once its job has finished, and
+releases the claim that run kept on OUT (pipelines/run_lock.py). A directory a run is still writing,
+or one a stopped run left incomplete, is refused in one line.
+Tables are drawn by `rich`, with markup and emoji codes off: URLs, reasons, config overrides
+(`--set language.languages=[en]`) and page text are printed as they are, never read as markup.
 """
 
 from __future__ import annotations
@@ -20,28 +23,66 @@ import yaml
 from apache_beam.io.filesystems import FileSystems
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from tokenmill.pipelines.report import (PENDING, attach_training, build_report, invariant_problems, load_report,
                                         read_pending, write_report)
+from tokenmill.pipelines.run_lock import finish, status_line
 
 
 def _console() -> Console:
-    return Console(stderr=False, highlight=False)
+    # markup=False: "[en]" or "[/]" in user text is text; emoji=False: ":smile:" stays as typed.
+    return Console(stderr=False, highlight=False, markup=False, emoji=False)
+
+
+def _row(table: Table, *cells: str, **kwargs) -> None:
+    """A table row whose cells are Text: never parsed as markup, whatever console prints it."""
+    table.add_row(*(Text(c) for c in cells), **kwargs)
 
 
 def _share(part: int, whole: int) -> str:
     return f"{part / whole:.1%}" if whole else "-"
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
 def stages_table(report: dict) -> Table:
+    """Per stage the accounting and its cost; below, the costs outside the stages and the total."""
+    costs = report.get("costs") or {}
+    unit = "CPU s" if costs.get("unit") == "CPU seconds" else "time s"
     table = Table(title="stages", title_justify="left")
-    for col in ("stage", "seen", "kept", "kept %", "dropped", "errors", "time s", "docs/s"):
+    for col in ("stage", "seen", "kept", "kept %", "dropped", "errors", unit, f"docs/{unit[:-2]}s"):
         table.add_column(col, justify="left" if col == "stage" else "right")
-    for s in report["stages"]:
-        table.add_row(s["name"], f"{s['seen']:,}", f"{s['kept']:,}", _share(s["kept"], s["seen"]),
-                      f"{sum(s['dropped'].values()):,}", f"{sum(s['errors'].values()):,}",
-                      f"{s.get('seconds', 0):.2f}", f"{s['docs_per_s']:,.0f}" if s.get("docs_per_s") else "-")
+    stages = report["stages"]
+    for i, s in enumerate(stages):
+        _row(table, s["name"], f"{s['seen']:,}", f"{s['kept']:,}", _share(s["kept"], s["seen"]),
+             f"{sum(s['dropped'].values()):,}", f"{sum(s['errors'].values()):,}",
+             _seconds(s.get("seconds", 0)), f"{s['docs_per_s']:,.0f}" if s.get("docs_per_s") else "-",
+             end_section=i + 1 == len(stages))
+    for row in costs.get("rows", []):
+        if row.get("kind") != "stage":
+            _row(table, f"{row['name']} (not a stage)", "", "", "", "", "", _seconds(row["seconds"]), "")
+    if costs.get("job_cpu_seconds") is not None:
+        _row(table, "outside the steps (runner: shuffles, coding; writers)", "", "", "", "", "",
+             _seconds(costs["unattributed_seconds"]), "")
+        _row(table, "job total", "", "", "", "", "", _seconds(costs["job_cpu_seconds"]), "", style="bold")
     return table
+
+
+def cost_note(report: dict) -> str:
+    """How the seconds were measured, and how much of the job's CPU time the steps account for."""
+    costs = report.get("costs")
+    if not costs:
+        return "time: wall seconds inside each stage's steps (a report from before costs were measured)"
+    note = f"time: {costs['unit']}, {costs['how']}"
+    if costs.get("job_cpu_seconds"):
+        note += (f". The steps account for {costs['attributed_seconds']:,.2f} of the job's "
+                 f"{costs['job_cpu_seconds']:,.2f} CPU s ({costs['attributed_share']:.1%})")
+    else:
+        note += ". The job's total CPU time was not measured (it ran outside this process)"
+    return note + "."
 
 
 def reasons_table(report: dict) -> Table:
@@ -54,32 +95,44 @@ def reasons_table(report: dict) -> Table:
                   [(k, "error", n) for k, n in s["errors"].items()]
         reasons.sort(key=lambda item: (-item[2], item[0]))
         for i, (reason, kind, n) in enumerate(reasons):
-            table.add_row(s["name"], reason, kind, f"{n:,}", _share(n, s["seen"]), end_section=i + 1 == len(reasons))
+            _row(table, s["name"], reason, kind, f"{n:,}", _share(n, s["seen"]), end_section=i + 1 == len(reasons))
     return table
+
+
+def input_line(inp: dict) -> str:
+    line = f"input: {inp['files']:,} files, {inp['records']:,} records"
+    if "pages" in inp:
+        types = ", ".join(f"{n:,} {t}" for t, n in sorted(inp.get("other_record_types", {}).items(),
+                                                           key=lambda kv: (-kv[1], kv[0])))
+        line += f": {inp['pages']:,} pages, {inp.get('other_records', 0):,} other records"
+        line += f" ({types}; not pages, so not among the dropped)" if types else ""
+    return line + f", {inp['bytes']:,} bytes"
 
 
 def print_summary(report: dict, console: Console | None = None) -> None:
     console = console or _console()
     run, inp, out = report["run"], report["input"], report["output"]
     overrides = " ".join(f"--set {o}" for o in run.get("overrides") or [])
-    console.print(f"run: {run.get('runner', '?')}, config {run.get('config', '?')} {overrides}".rstrip()
-                  + f", {run.get('seconds', '?')} s, finished {run.get('finished', '?')}")
-    console.print(f"input: {inp['files']:,} files, {inp['records']:,} records, {inp['bytes']:,} bytes")
+    console.print(Text(f"run: {run.get('runner', '?')}, config {run.get('config', '?')} {overrides}".rstrip()
+                       + f", {run.get('seconds', '?')} s wall, finished {run.get('finished', '?')}"))
+    console.print(Text(input_line(inp)))
     console.print(stages_table(report))
+    console.print(Text(cost_note(report), style="dim"))
     if any(s["dropped"] or s["errors"] for s in report["stages"]):
         console.print(reasons_table(report))
-    console.print(f"output: {out['documents']:,} documents ({_share(out['documents'], inp['records'])} of records), "
-                  f"{out['tokens']:,} tokens in {out['shards']} shards")
+    pages = inp.get("pages", inp["records"])
+    console.print(Text(f"output: {out['documents']:,} documents ({_share(out['documents'], pages)} of pages), "
+                       f"{out['tokens']:,} tokens in {out['shards']} shards"))
     training = report.get("training")
     if training:
         last = training.get("last", {})
-        console.print(f"training: {training.get('log')}: step {last.get('step', '?')}, loss {last.get('loss', '?')}")
+        console.print(Text(f"training: {training.get('log')}: step {last.get('step', '?')}, loss {last.get('loss', '?')}"))
     problems = invariant_problems(report)
     if problems:
         for problem in problems:
-            console.print(f"[bold red]accounting invariant broken:[/] {problem}")
+            console.print(Text.assemble(("accounting invariant broken: ", "bold red"), problem))
     else:
-        console.print("accounting invariant: holds (every record read is kept, dropped or an error)")
+        console.print(Text("accounting invariant: holds (every page read is kept, dropped or an error)"))
 
 
 def _flatten(data: object, prefix: str = "") -> dict[str, object]:
@@ -132,14 +185,14 @@ def compare_rows(a: dict, b: dict) -> list[tuple[str, str, int, int]]:
 def print_compare(a: dict, b: dict, name_a: str, name_b: str, console: Console | None = None) -> None:
     """The config keys that differ, then per stage and reason: A, B and the difference (B - A)."""
     console = console or _console()
-    console.print(f"A = {name_a}\nB = {name_b}")
+    console.print(Text(f"A = {name_a}\nB = {name_b}"))
     changes = config_changes(a, b)
     if changes:
         cfg = Table(title="config changes", title_justify="left")
         for col in ("key", "A", "B"):
             cfg.add_column(col)
         for key, va, vb in changes:
-            cfg.add_row(key, str(va), str(vb))
+            _row(cfg, key, str(va), str(vb))
         console.print(cfg)
     elif a["run"].get("config_sha256") == b["run"].get("config_sha256"):
         console.print("config: identical")
@@ -150,8 +203,8 @@ def print_compare(a: dict, b: dict, name_a: str, name_b: str, console: Console |
     for i, (stage, what, x, y) in enumerate(rows):
         diff, change = _diff(x, y)
         last_of_stage = i + 1 == len(rows) or rows[i + 1][0] != stage
-        table.add_row(stage, what, f"{x:,}", f"{y:,}", diff, change,
-                      style="bold" if x != y else None, end_section=last_of_stage)
+        _row(table, stage, what, f"{x:,}", f"{y:,}", diff, change,
+             style="bold" if x != y else None, end_section=last_of_stage)
     console.print(table)
 
 
@@ -179,7 +232,9 @@ def _build_detached(out_dir: str) -> int:
         # Every stage's stats are written at the end of the job; building now would report zeros.
         raise UsageError(f"{out_dir}: no stats/{last}.json yet: the job is still running, or it failed")
     run = {**pending["run"], "report_built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    return finish_report(out_dir, pending["stages"], run, pending["inputs"])
+    code = finish_report(out_dir, pending["stages"], run, pending["inputs"])
+    finish(out_dir)   # the detached run's claim on OUT ends with its report
+    return code
 
 
 def report_command(args) -> int:
@@ -190,6 +245,9 @@ def report_command(args) -> int:
             raise UsageError("--build takes one run directory")
         return _build_detached(args.dirs[0])
     for d in args.dirs:   # FileSystems: a cluster run's directory is gs:// or s3://
+        unfinished = status_line(d)   # a run still writing, or one stopped before it finished
+        if unfinished:
+            raise UsageError(unfinished)
         has_report = FileSystems.exists(FileSystems.join(d, "report", "report.json"))
         if not has_report and FileSystems.exists(FileSystems.join(d, "report", PENDING)):
             raise UsageError(f"{d}: started with --detach; when its job has finished: tokenmill report --build {d}")

@@ -1,9 +1,11 @@
 """`report/index.html`: one self-contained page (no network, no script) built from report.json.
 
-The page shows the run, the funnel from records read to tokens written, per stage a table of
-reasons with counts and shares, the stage's plots and sampled dropped documents (expandable with
-`<details>`, which needs no script), the token shards and a training loss curve once one is
-attached. Everything a stage puts in its stats (histograms, categories, extra counters) is drawn
+The page shows the run, the funnel from records read (pages told apart from the other WARC
+records) to tokens written, what each stage cost in CPU seconds beside the job's total, per stage
+a table of reasons with counts and shares, the stage's plots and sampled dropped documents
+(expandable with `<details>`, which needs no script), the kept documents and tokens per
+language, the top hosts by kept and by dropped pages, the token shards and a training loss curve
+once one is attached. Everything a stage puts in its stats (histograms, categories, extra counters) is drawn
 generically, so a stage that lands later shows up without changes here.
 
 Safety: every string that reaches the page goes through `html.escape` (page text, URLs, reasons,
@@ -93,11 +95,14 @@ def _figure(svg: str | None, caption: str = "") -> str:
 def _cards(report: dict) -> str:
     inp, out = report["input"], report["output"]
     problems = invariant_problems(report)
+    pages = inp.get("pages", inp["records"])
+    job_cpu = (report.get("costs") or {}).get("job_cpu_seconds")
     cards = [
-        (_num(inp["records"]), "records read"),
-        (_num(out["documents"]), f"documents kept ({_share(out['documents'], inp['records'])})"),
+        (_num(pages), f"pages read (of {_num(inp['records'])} records)"),
+        (_num(out["documents"]), f"documents kept ({_share(out['documents'], pages)} of pages)"),
         (_num(out["tokens"]), f"tokens in {out['shards']} shards"),
         (f"{report['run'].get('seconds', '-')} s", "wall time"),
+        (f"{job_cpu:,.1f} s" if job_cpu is not None else "-", "job CPU time"),
         ("holds" if not problems else "BROKEN", "accounting invariant"),
     ]
     html = "".join(f"<div class='card'><b>{e(v)}</b><span>{e(k)}</span></div>" for v, k in cards)
@@ -130,22 +135,52 @@ def _run_section(report: dict) -> str:
 
 
 def _funnel_section(report: dict) -> str:
-    records = report["input"]["records"]
-    header = ["stage", "seen", "kept", "dropped", "errors", "kept of seen", "kept of input",
-              "stage time, s", "docs/s"]
+    inp = report["input"]
+    records, pages = inp["records"], inp.get("pages", inp["records"])
+    header = ["stage", "seen", "kept", "dropped", "errors", "kept of seen", "kept of pages",
+              "stage CPU, s", "docs per CPU s"]
     rows = [_row(["records read", records, "", "", "", "", "", "", ""], "data-stage='(input)'")]
+    if "pages" in inp:
+        types = ", ".join(f"{n:,} {t}" for t, n in sorted(inp.get("other_record_types", {}).items()))
+        rows += [_row([f"other records, not pages ({types or 'none'})", inp.get("other_records", 0),
+                       "", "", "", "", "", "", ""], "data-stage='(other records)'"),
+                 _row(["pages read", pages, "", "", "", "", "", "", ""], "data-stage='(pages)'")]
     for s in report["stages"]:
         rows.append(_row([s["name"], s["seen"], s["kept"], sum(s["dropped"].values()), sum(s["errors"].values()),
-                          _share(s["kept"], s["seen"]), _share(s["kept"], records),
+                          _share(s["kept"], s["seen"]), _share(s["kept"], pages),
                           f"{s.get('seconds', 0):.2f}", _num(round(s["docs_per_s"])) if s.get("docs_per_s") else "-"],
                          f"data-stage='{e(s['name'])}'"))
     out = report["output"]
-    rows.append(_row(["documents written", out["documents"], "", "", "", "", _share(out["documents"], records), "", ""],
+    rows.append(_row(["documents written", out["documents"], "", "", "", "", _share(out["documents"], pages), "", ""],
                      "class='total' data-stage='(documents)'"))
     rows.append(_row(["tokens written", out["tokens"], "", "", "", "", "", "", ""], "class='total' data-stage='(tokens)'"))
     plot = _figure(plots.funnel_plot(report), "Kept and dropped documents per stage, in pipeline order.")
     table = _table(header, rows, "id='funnel'")
     return f"<h2 id='funnel-title'>Funnel</h2>{table}<div class='plots'>{plot}</div>"
+
+
+def _cost_section(report: dict) -> str:
+    costs = report.get("costs")
+    if not costs:
+        return ""
+    job = costs.get("job_cpu_seconds")
+    rows = [_row([r["name"] + ("" if r["kind"] == "stage" else " (not a stage)"), f"{r['seconds']:,.2f}",
+                  _share(r["seconds"], job) if job else "-", r.get("detail", "")],
+                 f"data-cost='{e(r['name'])}'", text_cols=(0, 3)) for r in costs["rows"]]
+    if job is not None:
+        rows.append(_row(["outside the steps", f"{costs['unattributed_seconds']:,.2f}",
+                          _share(costs["unattributed_seconds"], job),
+                          "the runner's own work: shuffles, encoding between steps, Beam's file writers"],
+                         "data-cost='(outside)'", text_cols=(0, 3)))
+        rows.append(_row(["job total", f"{job:,.2f}", "100.0%", ""], "class='total' data-cost='(total)'",
+                         text_cols=(0, 3)))
+        note = (f"The steps account for {costs['attributed_seconds']:,.2f} of the job's {job:,.2f} CPU seconds "
+                f"({costs['attributed_share']:.1%}).")
+    else:
+        note = "The job's total CPU time was not measured: the job ran outside the launching process."
+    table = _table(["what", costs["unit"], "share of job", "includes"], rows, "id='costs'")
+    return (f"<h2 id='costs-title'>Cost</h2><p class='muted'>{e(costs['unit'])}: {e(costs['how'])}. {e(note)}</p>"
+            f"{table}")
 
 
 def _reasons_table(stage: dict) -> str:
@@ -207,7 +242,7 @@ def _stage_section(stage: dict, index: int) -> str:
     extra = stage.get("extra", {})
     extra_table = _table(["counter", "value"], [_row([k, v]) for k, v in sorted(extra.items())],
                          "class='extra'") if extra else ""
-    time = f"{stage.get('seconds', 0):.2f} s of stage time"
+    time = f"{stage.get('seconds', 0):.2f} CPU s"
     summary = (f"seen {_num(stage['seen'])}, kept {_num(stage['kept'])} ({_share(stage['kept'], stage['seen'])}), "
                f"{time}")
     return (f"<section class='stage' id='stage-{index}'><h3>{index + 1}. {e(stage['name'])}</h3>"
@@ -229,6 +264,33 @@ def _output_section(report: dict) -> str:
     table = _table(["shard", "split", "documents", "tokens"], rows, "id='shards'")
     return (f"<h2 id='output'>Output</h2><div class='plots'>{''.join(figures)}</div>"
             f"<details><summary>{len(shards)} token shards</summary>{table}</details>")
+
+
+def _languages_section(report: dict) -> str:
+    if "languages" not in report["output"]:   # a report from before languages were counted
+        return ""
+    langs = report["output"]["languages"]
+    if not langs:
+        return "<h2 id='languages-title'>Kept documents by language</h2><p class='muted'>No documents kept.</p>"
+    rows = [_row([l["lang"], l["documents"], _share(l["documents"], report["output"]["documents"]), l["chars"],
+                  "-" if l["tokens"] is None else l["tokens"]], f"data-lang='{e(l['lang'])}'") for l in langs]
+    table = _table(["language", "documents kept", "share", "characters", "tokens"], rows, "id='languages'")
+    return f"<h2 id='languages-title'>Kept documents by language</h2>{table}"
+
+
+def _hosts_section(report: dict) -> str:
+    domains = report["output"].get("domains")
+    if not domains:
+        return ""
+    tables = []
+    for key, title in (("top_kept", "most kept pages"), ("top_dropped", "most dropped pages")):
+        rows = [_row([d["host"], d["kept"], d["dropped"], d["errors"]], f"data-host='{e(d['host'])}'")
+                for d in domains[key]]
+        body = _table(["host", "kept", "dropped", "errors"], rows, f"id='hosts-{key[4:]}'") if rows else \
+            "<p class='muted'>None.</p>"
+        tables.append(f"<div><h3>Hosts with the {e(title)}</h3>{body}</div>")
+    return (f"<h2 id='hosts-title'>Top hosts</h2><p class='muted'>{_num(domains['hosts'])} hosts in all; "
+            f"pages per host, kept (written) and dropped at any stage.</p><div class='plots'>{''.join(tables)}</div>")
 
 
 def _training_section(report: dict) -> str:
@@ -257,7 +319,10 @@ def render_html(report: dict) -> str:
 {_cards(report)}</header>
 <main>
 {_funnel_section(report)}
+{_cost_section(report)}
 <h2 id="stages">Stages</h2>{stages}
+{_languages_section(report)}
+{_hosts_section(report)}
 {_output_section(report)}
 {_training_section(report)}
 {_run_section(report)}

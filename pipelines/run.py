@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import resource
 import time
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from tokenmill.pipelines.stages import STAGES
 from tokenmill.transforms.beam.ledger import Ledger
 from tokenmill.transforms.beam.read import ReadInputs
 from tokenmill.transforms.beam.stage import ApplyFilter
+from tokenmill.transforms.beam.staging import STAGING
 from tokenmill.transforms.beam.tokenize import TokenizeDocs
 from tokenmill.transforms.beam.write import WriteDocs
 from tokenmill.transforms.extract import ExtractStep
@@ -34,7 +36,7 @@ from tokenmill.transforms.steps import check_step
 
 log = logging.getLogger("tokenmill")
 
-OUTPUT_PARTS = ("docs", "stats", "errors", "rejected", "report", "tokens", "tokenizer")
+OUTPUT_PARTS = ("docs", "stats", "errors", "rejected", "report", "tokens", "tokenizer", STAGING)
 
 
 def scrubber_factory(cfg: RunConfig):
@@ -51,16 +53,19 @@ def build_pipeline(pipeline: beam.Pipeline, inputs: list[str], out_dir: str, cfg
                     "(rejects, report samples and errors are still scrubbed)")
     ledger = Ledger(out_dir, scrubber_factory(cfg), cfg.output.samples_per_reason, cfg.output.keep_rejected)
     records = pipeline | "ReadInputs" >> ReadInputs(inputs, cfg.input, ledger)
-    docs = records | "ClassifyRecords" >> ApplyFilter("read", check_step(record_check, cfg.input), ledger)
-    docs = docs | "ExtractText" >> ApplyFilter("extract", functools.partial(ExtractStep, cfg.extract), ledger,
-                                               histograms=(("chars", "chars"),))
+    page_check = functools.partial(record_check, extract_enabled=cfg.extract.enabled)
+    docs = records | "ClassifyRecords" >> ApplyFilter("read", check_step(page_check, cfg.input), ledger)
+    if cfg.extract.enabled:   # a disabled stage has no step, so no row in the report
+        docs = docs | "ExtractText" >> ApplyFilter("extract", functools.partial(ExtractStep, cfg.extract), ledger,
+                                                   histograms=(("chars", "chars"),))
     for name in cfg.filters.order:
         spec = STAGES[name]
         if spec.enabled(cfg):
             docs = docs | spec.label >> spec.build(cfg, ledger)
-    docs | "WriteDocs" >> WriteDocs(out_dir, cfg.output.docs_shards)
-    if cfg.tokenize.enabled:
-        docs | "Tokenize" >> TokenizeDocs(out_dir, cfg.tokenize)
+    docs = ledger.count_output(docs)
+    written = docs | "WriteDocs" >> WriteDocs(out_dir, cfg.output.docs_shards)
+    if cfg.tokenize.enabled:   # encodes the written docs/ files: documents never wait for the tokenizer
+        docs | "Tokenize" >> TokenizeDocs(out_dir, cfg.tokenize, ledger, written=written)
     ledger.write(pipeline)
     return ledger.stages
 
@@ -72,6 +77,45 @@ class RunResult:
     runner: str
     started: str
     finished: str
+    cpu_seconds: float | None = None
+    """CPU seconds (user + system) of this process and its reaped child processes while the job
+    ran; None when the job ran elsewhere (a cluster, detached) and this process saw none of it."""
+    cost_counters: dict[str, float] | None = None
+    """CPU seconds of the work outside the stages (`ledger`, `write_docs`) from the runner's
+    metrics (ledger.charge); None when the runner returned no metrics."""
+
+
+def cost_counters(result) -> dict[str, float] | None:
+    """The `tokenmill.cost` counters of a finished job, in CPU seconds; None without metrics."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from tokenmill.transforms.beam.ledger import COST_NAMESPACE
+    try:
+        counters = result.metrics().query(MetricsFilter().with_namespace(COST_NAMESPACE))["counters"]
+    except Exception as err:  # a runner without metrics support: the report says so
+        log.info("no cost counters from the runner: %s", err)
+        return None
+    totals: dict[str, float] = {}
+    for c in counters:
+        name = c.key.metric.name.removesuffix("_cpu_us")
+        totals[name] = totals.get(name, 0.0) + (c.committed or c.attempted or 0) / 1e6
+    return totals
+
+
+LOCAL_RUNNERS = {"directrunner", "fnapirunner", "switchingdirectrunner", "bundlebasedirectrunner"}
+
+
+def _process_cpu() -> float:
+    """CPU seconds of this process and of its children that have exited and been waited for."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def runs_locally(options: PipelineOptions) -> bool:
+    """Whether the job's workers are this process or its children (the DirectRunner's modes), so
+    that this process's CPU time is the job's."""
+    runner = (options.get_all_options().get("runner") or "DirectRunner").rsplit(".", 1)[-1].lower()
+    return runner in LOCAL_RUNNERS
 
 
 def clear_outputs(out_dir: str) -> None:
@@ -82,6 +126,14 @@ def clear_outputs(out_dir: str) -> None:
             FileSystems.delete([path])
 
 
+def remove_staging(out_dir: str) -> None:
+    """Removes OUT/staging once the job is done: the dedup stages delete their staged files
+    themselves (transforms/beam/staging.py); the emptied folder is left to the launcher."""
+    path = FileSystems.join(out_dir, STAGING)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+
+
 def absolute_path(path: str) -> str:
     """A local path made absolute against the launcher's directory; URLs (gs://, s3://) unchanged.
 
@@ -90,6 +142,24 @@ def absolute_path(path: str) -> str:
     directory is somewhere else: the job would succeed with no input and an empty report.
     """
     return path if FileSystems.get_scheme(path) else os.path.abspath(path)
+
+
+def _wait_or_cancel(result, out_dir: str) -> None:
+    """Waits for the job; Ctrl-C (or SIGTERM) on the launcher cancels a job that runs elsewhere.
+
+    A cluster job outlives its launcher, and the launcher's claim on OUT ends with it
+    (run_lock.py): a job left running would write into the next run's files.
+    """
+    try:
+        result.wait_until_finish()
+    except KeyboardInterrupt:
+        try:
+            result.cancel()
+            log.warning("cancelled the job writing to %s", out_dir)
+        except Exception as err:   # a runner without cancel, or a job service gone: say what that means
+            log.warning("could not cancel the job (%s: %s): it may still be writing to %s", type(err).__name__,
+                        err, out_dir)
+        raise
 
 
 def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOptions,
@@ -108,9 +178,13 @@ def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOp
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.monotonic()
     pipeline = beam.Pipeline(options=options)
     stages = build_pipeline(pipeline, inputs, out_dir, cfg)
+    cpu0 = _process_cpu()
     result = pipeline.run()
     if wait:
-        result.wait_until_finish()
+        _wait_or_cancel(result, out_dir)
+        remove_staging(out_dir)
+    cpu = _process_cpu() - cpu0 if wait and runs_locally(options) else None
     runner = options.get_all_options().get("runner") or "DirectRunner"
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z") if wait else ""
-    return RunResult(stages, time.monotonic() - t0, runner, started, finished)
+    return RunResult(stages, time.monotonic() - t0, runner, started, finished, cpu,
+                     cost_counters(result) if wait else None)

@@ -1,4 +1,4 @@
-"""Work around a data-losing race in Beam 2.77's FnApiRunner (what DirectRunner runs here).
+"""Work around a data-losing race in the FnApiRunner of Beam 2.62-2.77 (what DirectRunner runs here).
 
 The FnApiRunner's gRPC data plane (`worker_handlers.GrpcServer`) gives every stream it writes to a
 worker a time-based flush: `DATA_BUFFER_TIME_LIMIT_MS = 1000` makes `data_plane` build a

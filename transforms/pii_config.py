@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from tokenmill.transforms.typed_config import check_minimums
+
 Operator = Literal["tag", "surrogate", "mask", "hash"]
 
 PATTERN_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN",
@@ -78,6 +80,7 @@ class PIIConfig:
             raise ValueError("score_threshold: must be within 0..1")
         if self.max_findings < 0 or self.batch_size < 1:
             raise ValueError("max_findings must be >= 0 and batch_size >= 1")
+        check_minimums(self, context_prefix_words=0, context_suffix_words=0)
         import phonenumbers
         bad = [r for r in self.phone_regions if r not in phonenumbers.SUPPORTED_REGIONS]
         if bad:

@@ -20,6 +20,7 @@ import zstandard
 
 from tokenmill.transforms.document import Document, Drop, DropReason, ErrorKind, ReadFailure, derived_id
 from tokenmill.transforms.warc import WarcLimits, iter_warc
+from tokenmill.transforms.typed_config import check_minimums
 
 Format = Literal["auto", "warc", "jsonl", "parquet", "listing"]
 
@@ -39,6 +40,11 @@ class InputConfig:
 
     def warc_limits(self) -> WarcLimits:
         return WarcLimits(max_record_bytes=int(self.max_record_mb * (1 << 20)))
+
+    def __post_init__(self) -> None:
+        check_minimums(self, limit=0, skip=0)
+        if not 0 < self.max_record_mb < float("inf"):
+            raise ValueError(f"max_record_mb must be a positive size in MiB, got {self.max_record_mb}")
 
 
 def detect_format(path: str) -> Format:
@@ -152,12 +158,20 @@ def _text_lines(stream: BinaryIO) -> Iterator[str]:
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
-def record_check(doc: Document, cfg: InputConfig) -> Drop | None:
-    """The read stage's rule: keep text records and HTML pages of successful responses."""
+PAGE_RECORD_TYPES = ("response", "conversion", "text")
+
+
+def is_page(doc: Document) -> bool:
+    """Whether a record carries a page: a WARC response, a WET conversion or a JSONL/Parquet row.
+    Request, metadata, warcinfo and revisit records do not; the reader counts them apart."""
+    return doc.record_type in PAGE_RECORD_TYPES
+
+
+def record_check(doc: Document, cfg: InputConfig, extract_enabled: bool = True) -> Drop | None:
+    """The read stage's rule over pages: keep text records and HTML pages of successful responses
+    (and those only when the extract stage runs: without it an HTML page has no text)."""
     if doc.record_type in ("text", "conversion"):
         return None
-    if doc.record_type != "response":
-        return Drop(DropReason.NOT_RESPONSE, f"WARC-Type {doc.record_type or 'missing'}")
     if doc.html is None:
         return Drop(DropReason.NOT_HTML, f"not an HTTP response: {doc.url[:80]}")
     if not 200 <= doc.http_status < 300:
@@ -165,9 +179,11 @@ def record_check(doc: Document, cfg: InputConfig) -> Drop | None:
     if not doc.html.strip():
         return Drop(DropReason.EMPTY_BODY, "HTTP body is empty")
     declared = doc.content_type.split(";")[0].strip()
-    if declared in HTML_TYPES or (not declared and _sniff_html(doc.html)):
-        return None
-    return Drop(DropReason.NOT_HTML, f"Content-Type {declared or 'missing'}")
+    if not (declared in HTML_TYPES or (not declared and _sniff_html(doc.html))):
+        return Drop(DropReason.NOT_HTML, f"Content-Type {declared or 'missing'}")
+    if not extract_enabled:
+        return Drop(DropReason.NOT_EXTRACTED, "an HTML page, and extract.enabled is false")
+    return None
 
 
 def _sniff_html(payload: bytes) -> bool:

@@ -15,6 +15,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from tokenmill.transforms.document import Document, Drop, Failure, stable_hash
 
@@ -66,12 +67,18 @@ class StageStats:
     dropped: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    """The stage's cost in CPU seconds: thread CPU time inside its steps and bookkeeping, plus the
+    CPU of helper processes (the isolated extractor); see `tokenmill.transforms.beam.stage.cpu_clock`."""
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     histograms: dict[str, Histogram] = field(default_factory=dict)
     extra: Counter = field(default_factory=Counter)
     """Stage-specific totals (input files and bytes for `read`, tokens for `tokenize`, ...)."""
     categories: dict[str, Counter] = field(default_factory=dict)
     """Counts of categorical values over the stage's kept documents (e.g. `lang`)."""
+    domains: dict[str, list[int]] = field(default_factory=dict)
+    """Per bundle only: URL host -> [kept, dropped, errors]. The ledger sums these per host in a
+    keyed combine (a dump has millions of hosts, too many for one merged object) and keeps the top
+    hosts; `merge` and `to_json` leave them out."""
 
     def record(self, doc: Document | None, outcome: Document | Drop | Failure, samples_per_reason: int) -> None:
         self.seen += 1
@@ -83,6 +90,11 @@ class StageStats:
                 self._sample(outcome.reason.value, doc, outcome.detail, samples_per_reason)
         else:
             self.errors[outcome.kind.value] += 1
+
+    def count_domain(self, url: str, outcome: int, n: int = 1) -> None:
+        """Counts a page of `url`'s host as kept (outcome 0), dropped (1) or an error (2)."""
+        counts = self.domains.setdefault(url_host(url), [0, 0, 0])
+        counts[outcome] += n
 
     def count_category(self, name: str, value: str) -> None:
         self.categories.setdefault(name, Counter())[value] += 1
@@ -154,6 +166,17 @@ class StageStats:
             histograms={n: Histogram(tuple(h["edges"]), h["counts"]) for n, h in data.get("histograms", {}).items()},
             categories={n: Counter(c) for n, c in data.get("categories", {}).items()},
         )
+
+
+def url_host(url: str) -> str:
+    """The host of a URL in lower case without a leading `www.`; `(no url)` when there is none."""
+    try:
+        host = urlsplit(url.strip()).hostname if "//" in url else None
+    except ValueError:   # a malformed URL from a crawl (an unclosed IPv6 bracket, a bad port)
+        return "(malformed url)"
+    if not host:
+        return "(no url)"
+    return host[4:] if host.startswith("www.") else host
 
 
 def clip(text: str, limit: int = SAMPLE_CHARS) -> str:

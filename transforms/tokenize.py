@@ -4,7 +4,8 @@ The tokenizer is trained on a deterministic sample of the kept documents: the `s
 documents with the smallest stable hash of their id (a bottom-k, so any runner and any bundling
 pick the same sample), fed to SentencePiece in hash order with a fixed random seed, so the same
 kept set gives the same model bytes. Documents go to the train or val split, and to a shard
-within it, by stable hashes of their id. SentencePiece: Kudo and Richardson 2018; BPE: Sennrich
+within it, by stable hashes of their id (plus, in a small run, the val_min_docs documents with the
+smallest split hashes go to val). SentencePiece: Kudo and Richardson 2018; BPE: Sennrich
 et al. 2016; the sampling and sharding follow FineWeb's and nanoGPT's data preparation.
 No Beam here: `tokenmill.transforms.beam.tokenize` wraps these functions.
 """
@@ -22,7 +23,7 @@ import numpy as np
 
 from tokenmill.transforms.document import stable_hash
 from tokenmill.transforms.token_shards import token_dtype
-from tokenmill.transforms.typed_config import ConfigError
+from tokenmill.transforms.typed_config import ConfigError, check_minimums
 
 # Separate hash seeds, so the tokenizer sample, the split and the shard index are independent.
 SAMPLE_SALT, SPLIT_SALT, SHARD_SALT = 0x5A, 0x5B, 0x5C
@@ -68,18 +69,27 @@ class TokenizeConfig:
     """Validation shards (tokens/val-*.parquet)."""
     val_fraction: float = 0.01
     """Share of documents in the validation split, chosen by a stable hash of their id."""
+    val_min_docs: int = 4
+    """Documents in the validation split however small the run: the ones with the smallest split
+    hashes go there too, at most half of the run's documents. A 30-page run at val_fraction 0.01
+    would otherwise expect 0.3 validation documents and train without a validation loss."""
 
     def __post_init__(self) -> None:
         if self.vocab_size < 1:
             raise ValueError(f"vocab_size must be positive, got {self.vocab_size}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.val_min_docs < 0:
+            raise ValueError(f"val_min_docs must be at least 0, got {self.val_min_docs}")
         if self.num_shards < 1 or self.val_shards < 1:
             raise ValueError("num_shards and val_shards must be at least 1")
         if self.sample_docs < 1 or self.encode_batch < 1:
             raise ValueError("sample_docs and encode_batch must be at least 1")
         if self.eos_id < 0:
             raise ValueError("eos_id must be set: the trainer separates packed documents with it")
+        check_minimums(self, sample_max_chars=1, max_sentence_bytes=1, num_threads=1)
+        if not 0.0 < self.character_coverage <= 1.0:
+            raise ValueError(f"character_coverage must be in (0, 1], got {self.character_coverage}")
 
 
 class TokenizerError(ConfigError):
@@ -91,10 +101,29 @@ def sample_key(doc_id: str, cfg: TokenizeConfig) -> int:
     return stable_hash(doc_id, seed=cfg.seed + SAMPLE_SALT)
 
 
-def assign_shard(doc_id: str, cfg: TokenizeConfig) -> tuple[str, int, int]:
-    """(split, shard index, shard count) of a document, from stable hashes of its id."""
-    point = stable_hash(doc_id, seed=cfg.seed + SPLIT_SALT) % SPLIT_RESOLUTION
-    split, count = ("val", cfg.val_shards) if point < cfg.val_fraction * SPLIT_RESOLUTION else ("train", cfg.num_shards)
+def split_point(doc_id: str, cfg: TokenizeConfig) -> int:
+    """Where a document falls in [0, SPLIT_RESOLUTION): below val_fraction of it means validation."""
+    return stable_hash(doc_id, seed=cfg.seed + SPLIT_SALT) % SPLIT_RESOLUTION
+
+
+def val_floor(smallest: Sequence[tuple[int, str]], total: int, cfg: TokenizeConfig) -> tuple[int, str] | None:
+    """The largest (split point, id) that goes to validation whatever val_fraction gives: the k-th
+    smallest of the run, k = min(val_min_docs, total // 2); None when k is 0.
+
+    `smallest` holds the run's smallest (split point, id) pairs in order (at least k of them) and
+    `total` counts the run's documents; both come from one global combine, so the choice is the
+    same whatever the runner's bundling, and a large run's split is val_fraction's alone.
+    """
+    k = min(cfg.val_min_docs, total // 2, len(smallest))
+    return tuple(smallest[k - 1]) if k else None
+
+
+def assign_shard(doc_id: str, cfg: TokenizeConfig, floor: tuple[int, str] | None = None) -> tuple[str, int, int]:
+    """(split, shard index, shard count) of a document, from stable hashes of its id; `floor` is
+    `val_floor`'s answer for the run (None: val_fraction alone decides)."""
+    point = split_point(doc_id, cfg)
+    in_val = point < cfg.val_fraction * SPLIT_RESOLUTION or (floor is not None and (point, doc_id) <= tuple(floor))
+    split, count = ("val", cfg.val_shards) if in_val else ("train", cfg.num_shards)
     return split, stable_hash(doc_id, seed=cfg.seed + SHARD_SALT) % count, count
 
 

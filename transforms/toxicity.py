@@ -25,6 +25,7 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 
 from tokenmill.transforms.document import Document, Drop, DropReason, Outcome
+from tokenmill.transforms.typed_config import check_minimums
 
 Combine = Literal["max", "mean", "top2_mean", "length_weighted"]
 
@@ -114,6 +115,7 @@ class ToxicityConfig:
             raise ValueError("batch_size must be >= 1 and chunk_chars >= 50")
         if not (0.0 <= self.escalate_at <= 1.0 and 0.0 <= self.escalate_at_other <= 1.0) or self.escalate_top < 0:
             raise ValueError("escalate_at and escalate_at_other must be in [0, 1] and escalate_top >= 0")
+        check_minimums(self, threads=0, max_length=1)
         if self.builtin_model == "cascade" and self.mode == "document" and self.combine != "max" and self.escalate_top:
             # Chunks e5 did not score count at most escalate_at, so a mean of chunks could never reach
             # the threshold: the stage would silently drop nothing.

@@ -52,7 +52,13 @@ def load_yaml(text: str, name: str = "<config>") -> dict:
 
 def load_yaml_file(path: str | Path) -> dict:
     path = Path(path)
-    return load_yaml(path.read_text(encoding="utf-8"), name=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a YAML file (not UTF-8 text)") from None
+    except OSError as err:   # a directory, no permission
+        raise ConfigError(f"{path}: cannot read it ({err.strerror or err})") from None
+    return load_yaml(text, name=str(path))
 
 
 def apply_override(data: dict, assignment: str) -> dict:
@@ -118,6 +124,18 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+def check_minimums(obj: Any, **minimums: float) -> None:
+    """For a config's __post_init__: the first field below its minimum is a ValueError naming it.
+
+    Counts and sizes below their minimum do not fail loudly where they are used: a negative
+    `input.limit` reads no file of a listing, a negative shard count reaches the writer.
+    """
+    for name, least in minimums.items():
+        value = getattr(obj, name)
+        if value < least:
+            raise ValueError(f"{name} must be >= {least:g}, got {value}")
+
+
 def _where(path: str) -> str:
     return path or "config"
 
@@ -168,6 +186,8 @@ def _convert_scalar(tp: type, value: Any, path: str) -> Any:
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value != value:   # NaN (YAML .nan) passes and fails every bound check silently
+            raise ConfigError(f"{_where(path)}: expected a number, got .nan")
         return float(value)
     if tp is str and isinstance(value, str):
         return value
@@ -193,5 +213,5 @@ def _convert_dataclass(cls: type, value: Any, path: str) -> Any:
         raise ConfigError(f"{_where(path)}: {err}") from None
 
 
-__all__ = ["ConfigError", "apply_override", "build", "field_docs", "load_yaml", "load_yaml_file",
+__all__ = ["ConfigError", "apply_override", "build", "check_minimums", "field_docs", "load_yaml", "load_yaml_file",
            "merge", "to_dict"]

@@ -24,6 +24,7 @@ from typing import Iterable
 from urllib.parse import unquote, urlsplit
 
 from tokenmill.transforms.document import Document, Drop, DropReason
+from tokenmill.transforms.typed_config import check_minimums
 
 _SEPARATORS = re.compile(r"[\W_]+")
 
@@ -51,6 +52,9 @@ class UrlFilterConfig:
     """More words that drop a URL only together with other soft words."""
     soft_word_min_hits: int = 2
     """Distinct soft words a URL needs to be dropped. RefinedWeb/datatrove: 2."""
+
+    def __post_init__(self) -> None:
+        check_minimums(self, soft_word_min_hits=1)
 
 
 @dataclass(frozen=True)

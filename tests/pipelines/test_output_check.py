@@ -1,6 +1,6 @@
 """The run fails when the files hold fewer documents than the accounting kept.
 
-A runner that loses documents after the last stage counted them (as Beam 2.77's FnApiRunner does
+A runner that loses documents after the last stage counted them (as the FnApiRunner of Beam 2.62-2.77 does
 when the loss hits the writers' input, see bench/repro_fnapi_loss.py) leaves stats that chain; only
 counting what was written catches it. The fault is injected in the real job: one kept document
 is filtered out on its way to docs/ (and, separately, to the tokenizer), then `tokenmill run`
@@ -16,7 +16,7 @@ import pytest
 
 from tokenmill.pipelines.cli import main
 from tokenmill.pipelines.report import invariant_problems, load_report
-from tokenmill.transforms.beam.tokenize import TokenizeDocs
+from tokenmill.transforms.beam.tokenize import _ReadDocTexts
 from tokenmill.transforms.beam.write import WriteDocs
 
 TEXTS = ["The river rose in spring and the town moved its market to the hill above the bridge.",
@@ -63,7 +63,9 @@ def test_a_document_lost_before_docs_fails_the_run(jsonl, tmp_path, monkeypatch,
 
 @pytest.mark.e2e
 def test_a_document_lost_before_the_token_shards_fails_the_run(jsonl, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(TokenizeDocs, "expand", _losing(TokenizeDocs.expand))
+    # the tokenizer encodes what WriteDocs wrote: the document is lost as it is read back
+    read = _ReadDocTexts.process
+    monkeypatch.setattr(_ReadDocTexts, "process", lambda self, path: (d for d in read(self, path) if d.id != VICTIM))
     out = tmp_path / "out"
     assert _run(jsonl, out) == 1
     assert "tokens/manifest.json lists 4 rows but extract kept 5" in capsys.readouterr().err

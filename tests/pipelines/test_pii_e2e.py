@@ -1,6 +1,6 @@
 """End to end: personal data planted in real WARC pages appears nowhere under the output directory.
 
-Real pages from ../shared/data/warc get planted emails, phones, cards, IBANs, SSNs and public IPs,
+Real pages of a 2008 Heritrix crawl (tests/data/warc) get planted emails, phones, cards, IBANs, SSNs and public IPs,
 then go through `tokenmill run`: some pages are kept (scrubbed in docs/), one is dropped by the PII
 stage itself (too many findings), one by a filter stage before PII (its text reaches rejected/ and
 the report from before scrubbing), one is a 404 and one a binary payload with personal data in the
@@ -26,8 +26,9 @@ from tokenmill.transforms.extract import ExtractConfig, decode_html, extract_mai
 from tokenmill.transforms.readers import InputConfig, iter_records, record_check
 from tokenmill.transforms.steps import check_step
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "warc"
-SOURCE = DATA / "aut__heritrix-archive.org-2008_example.warc.gz"
+from testdata import AUT, warc
+
+SOURCE = warc(AUT)
 
 KEPT = [
     ["zelda.quark7@protonmail.com", "(415) 555-0172", "141.52.3.19"],

@@ -27,12 +27,12 @@ def _runner_stream(limit_ms: int):
 
 def _sent(conn) -> bytes:
     """Everything the stream put on the send queue toward the worker."""
-    conn._enqueue_to_send(conn._WRITES_FINISHED)
+    conn._to_send.put(conn._WRITES_FINISHED)      # what close() of the whole channel enqueues
     return b"".join(d.data for elements in conn._write_outputs() for d in elements.data)
 
 
 def test_beam_erases_a_chunk_written_while_its_timer_flushes():
-    conn, out = _runner_stream(1000)               # worker_handlers.DATA_BUFFER_TIME_LIMIT_MS in Beam 2.77
+    conn, out = _runner_stream(1000)               # worker_handlers.DATA_BUFFER_TIME_LIMIT_MS (Beam 2.62-2.77)
     flushing, written = threading.Event(), threading.Event()
     send = out._flush_callback
 

@@ -43,10 +43,10 @@ def test_run_scores_every_document_and_reports_histogram_and_top_samples(tmp_pat
     import json
 
     import pyarrow.parquet as pq
-    from testdata import WARC_DIR, run_cli
+    from testdata import run_cli, warc
 
     out = tmp_path / "out"
-    result = run_cli("run", "--input", str(WARC_DIR / "dolma__crawl-2024_sample-0000.warc.gz"), "--output", str(out),
+    result = run_cli("run", "--input", str(warc("dolma__crawl-2024_sample-0000.warc.gz")), "--output", str(out),
                      "--config", "tiny", "--set", "toxicity.threshold=0.3")
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((out / "report" / "report.json").read_text())

@@ -1,7 +1,7 @@
-"""The worker package that `--setup_file=pyproject.toml` ships holds everything a worker needs.
+"""The worker package that `--setup_file=setup.py` ships holds everything a worker needs.
 
-On Dataflow, Flink and Spark the launcher builds an sdist of the project (Beam 2.77's stager
-runs `python -m build --sdist --no-isolation` for a pyproject.toml) and each SDK worker
+On Dataflow, Flink and Spark the launcher builds an sdist of the project (Beam 2.62's stager
+runs `python -m build --sdist --no-isolation` in setup.py's folder) and each SDK worker
 pip-installs it. A module or data file missing from that sdist (a new subpackage left out of
 `packages`, a preset or model file left out of `package-data`) works from a checkout and fails
 only on the cluster. This test builds the package through Beam's own stager, installs it into a
@@ -52,12 +52,12 @@ def _installed(rel: Path) -> str:
 
 @pytest.fixture(scope="module")
 def sdist(tmp_path_factory) -> Path:
-    """The workflow tarball exactly as the launcher stages it for `--setup_file=pyproject.toml`."""
+    """The workflow tarball exactly as the launcher stages it for `--setup_file=setup.py`."""
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.portability.stager import Stager
 
     out = tmp_path_factory.mktemp("staging")
-    options = PipelineOptions([f"--setup_file={ROOT / 'pyproject.toml'}"])
+    options = PipelineOptions([f"--setup_file={ROOT / 'setup.py'}"])
     Stager.create_job_resources(options, str(out), log_submission_env_dependencies=False)
     tarballs = list(out.glob("*.tar.gz"))
     assert len(tarballs) == 1, f"expected one sdist in {out}: {os.listdir(out)}"

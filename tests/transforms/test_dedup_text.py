@@ -10,7 +10,7 @@ from tokenmill.transforms.dedup_text import (exact_key, normalized_text, rank_id
                                              url_key, word_bytes, words)
 from tokenmill.transforms.document import Document
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "data"
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -8,11 +8,14 @@ import io
 import pytest
 
 from tokenmill.transforms.document import Document, Drop, DropReason, Failure
-from tokenmill.transforms.extract import ExtractConfig, ExtractStep, decode_html, looks_binary
+from tokenmill.transforms.extract import (ExtractConfig, ExtractStep, decode_html, extract_main_text, looks_binary,
+                                          unwrap_tables)
 from tokenmill.transforms.isolated import CallTimeout, ChildCrashed, ChildError, IsolatedFunction, Limits
 from tokenmill.transforms.warc import iter_warc
 
-from testdata import WARC_DIR
+from testdata import REPO, warc
+
+SAMPLES = REPO / "samples"
 
 PAGE = "<html><head><title>T</title></head><body><p>{}</p></body></html>"
 
@@ -35,7 +38,7 @@ def test_binary_payloads_are_recognised():
 
 
 def real_pages() -> list[Document]:
-    stream = io.BytesIO((WARC_DIR / "resiliparse__CC-MAIN-2020-34_excerpt.warc.gz").read_bytes())
+    stream = io.BytesIO(warc("resiliparse__CC-MAIN-2020-34_excerpt.warc.gz").read_bytes())
     return [d for d in iter_warc(stream, "cc") if isinstance(d, Document) and d.record_type == "response"]
 
 
@@ -104,3 +107,110 @@ def test_isolated_function_limits():
             hog(1 << 30)
     finally:
         hog.close()
+
+
+def test_unwrap_tables_writes_rows_and_cells_as_plain_lines():
+    import trafilatura.xml
+    from lxml import etree
+    tree = etree.fromstring(
+        "<main><p>Before.</p><table>"
+        '<row><cell role="head">Name</cell><cell role="head">Year</cell></row>'          # data rows: one line,
+        "<row><cell>\n\t\tThe  <hi>old</hi>\n mill </cell><cell>1820</cell></row>"     # cells joined by tabs
+        "<row><cell> \t </cell><cell/></row>"                                            # blank row: gone
+        "<row><cell>Home<p>News</p></cell><cell><head>Title</head><p>One.</p><p>Two.</p></cell>"  # layout row
+        "<cell> </cell><cell>Posted by\n\t\t<hi>ann</hi>  on\n Monday </cell></row>"
+        "</table><p>After.</p></main>")
+    unwrap_tables(tree)
+    assert not list(tree.iter("table", "row", "cell")) and all(not e.attrib for e in tree.iter())
+    assert trafilatura.xml.xmltotxt(tree, False).split("\n") == [
+        "Before.", "Name\tYear", "The old mill\t1820", "Home", "News", "Title", "One.", "Two.",
+        "Posted by ann on Monday", "After."]
+    # trafilatura can extract a fragment of a table: rows and cells with no table around them.
+    fragment = etree.fromstring("<div><row><cell><table><row><cell>Poster:</cell><cell>ann</cell></row></table>"
+                                "<p>The post.</p></cell></row><cell>A lone cell</cell></div>")
+    assert trafilatura.xml.xmltotxt(unwrap_tables(fragment), False).split("\n") == [
+        "Poster:\tann", "The post.", "A lone cell"]
+
+
+# A page laid out with tables, as forums and older news and government sites are: a navigation
+# cell beside the content cell, a header row above and a footer row below (the layout of the
+# 2000s sites in the 2008 Heritrix crawl; text written for this test).
+STORY = [
+    "The river runs past the old mill and the village that grew up around it over three centuries.",
+    "Farmers brought their grain to be ground there for more than two hundred years, until the "
+    "railway arrived and the mill closed for good.",
+    "The building then stood empty for decades. A group of volunteers restored the wheel with help "
+    "from the local museum, and the first flour in a century was sold last spring.",
+    "Today visitors can watch the machinery turn on weekends and buy flour made on site. The museum "
+    "also keeps the records of the families who worked at the mill, open to anyone who asks.",
+    "Children from nearby schools come every spring to learn how water power works, and many of "
+    "them come back with their parents in the summer holidays.",
+]
+TABLE_PAGE = (
+    "<html><head><title>Millbrook Gazette</title></head><body>"
+    '<table width="760" border="0" cellpadding="4">'
+    '<tr><td colspan="2"><b>Millbrook Gazette</b> - News from the valley since 1998</td></tr>'
+    '<tr><td width="140" valign="top"><a href="/">Home</a><br><a href="/news">News</a><br>'
+    '<a href="/events">Events</a><br><a href="/contact">Contact</a></td>'
+    '<td valign="top"><h2>The mill turns again</h2>' + "".join(f"<p>{p}</p>" for p in STORY) + "</td></tr>"
+    '<tr><td colspan="2"><small>Copyright 2004 Millbrook Gazette. All rights reserved.</small></td></tr>'
+    "</table></body></html>")
+
+
+def through_the_filters(text: str):
+    from tokenmill.transforms.language import LanguageStep, LanguageConfig
+    from tokenmill.transforms.quality import QualityConfig, assess_quality
+    labelled = LanguageStep(LanguageConfig(languages=("en",)))([Document(id="t", text=text)])[0]
+    return labelled if isinstance(labelled, Drop) else assess_quality(labelled, QualityConfig())
+
+
+def extracted(cfg: ExtractConfig) -> str:
+    out = ExtractStep(cfg)(Document(id="t", url="http://millbrook.example/mill", html=TABLE_PAGE.encode()))
+    assert isinstance(out, Document)
+    return out.text
+
+
+def test_a_table_layout_page_is_plain_text_and_kept():
+    text = extracted(ExtractConfig(time_limit_s=0))
+    assert all(sentence in text for sentence in STORY)              # the content cell's text
+    assert "|" not in text and "---" not in text                     # no Markdown table scaffolding
+    lines = text.splitlines()
+    assert all(p in lines for p in STORY) and "The mill turns again" in lines   # a line each, as in 1.x
+    assert {"Home", "News", "Events", "Contact"} <= set(lines)       # the navigation cell's links
+    kept = through_the_filters(text)
+    assert isinstance(kept, Document) and kept.lang == "en"
+
+
+def test_markdown_rows_are_what_the_line_punctuation_rule_dropped():
+    import trafilatura
+    if int(trafilatura.__version__.split(".")[0]) < 2:
+        pytest.skip("trafilatura 1.x writes tables as plain lines itself")
+    rows = extracted(ExtractConfig(time_limit_s=0, plain_tables=False))
+    assert rows.splitlines()[0].startswith("| ")
+    dropped = through_the_filters(rows)
+    assert isinstance(dropped, Drop) and dropped.reason is DropReason.FINEWEB_LINE_PUNCT
+
+
+def test_plain_tables_changes_only_the_table_rows_of_real_pages():
+    # plain_tables re-runs trafilatura.extract's own steps around unwrap_tables: where trafilatura
+    # writes no table row the output must be trafilatura's byte for byte (this fails if its steps
+    # change), and where it does, the rows are gone. Real pages: the sample WARCs in samples/.
+    import trafilatura
+    cfg = ExtractConfig(time_limit_s=0)
+    same = changed = 0
+    for name in ("resiliparse__CC-MAIN-2020-34_excerpt.warc.gz", "dolma__crawl-2024_sample-0000.warc.gz"):
+        stream = io.BytesIO((SAMPLES / name).read_bytes())
+        for doc in iter_warc(stream, name):
+            if not isinstance(doc, Document) or doc.html is None or looks_binary(doc.html):
+                continue
+            html, _ = decode_html(doc.html, doc.charset)
+            rows = trafilatura.extract(html, url=doc.url or None, favor_precision=True, include_comments=False,
+                                       include_tables=True, deduplicate=False, with_metadata=False) or ""
+            plain = extract_main_text(html, doc.url, cfg)
+            assert not any(line.startswith("| ") for line in plain.splitlines())
+            if any(line.startswith("| ") for line in rows.splitlines()):
+                changed += 1
+            else:
+                assert plain == rows
+                same += 1
+    assert same >= 20

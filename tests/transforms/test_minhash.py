@@ -13,7 +13,7 @@ from tokenmill.transforms.minhash import (MAX_HASH, MinHasher, ShingleHash, band
                                           datasketch_signature, estimated_jaccard, permutations,
                                           s_curve_threshold, shingle_tuples)
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "data"
 
 
 def _texts() -> list[str]:

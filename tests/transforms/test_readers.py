@@ -12,7 +12,7 @@ import pytest
 import zstandard
 
 from tokenmill.transforms.document import Document, DropReason, ReadFailure
-from tokenmill.transforms.readers import (InputConfig, detect_format, iter_jsonl, iter_listing, iter_parquet,
+from tokenmill.transforms.readers import (InputConfig, detect_format, is_page, iter_jsonl, iter_listing, iter_parquet,
                                           record_check)
 
 
@@ -88,8 +88,6 @@ def response(**kw) -> Document:
     (Document(id="w", text="wet text", record_type="conversion"), None),
     (response(content_type="application/xhtml+xml"), None),
     (response(content_type="", html=b"<!DOCTYPE html><html></html>"), None),       # sniffed
-    (Document(id="q", record_type="request"), DropReason.NOT_RESPONSE),
-    (Document(id="m", record_type="metadata"), DropReason.NOT_RESPONSE),
     (response(html=None, content_type="text/dns"), DropReason.NOT_HTML),            # dns: records
     (response(content_type="image/jpeg", html=b"\xff\xd8"), DropReason.NOT_HTML),
     (response(content_type="", html=b"%PDF-1.4"), DropReason.NOT_HTML),
@@ -100,3 +98,22 @@ def response(**kw) -> Document:
 def test_record_check(doc, reason):
     verdict = record_check(doc, InputConfig())
     assert (verdict.reason if verdict else None) == reason
+
+
+@pytest.mark.parametrize("doc, extract_enabled, reason", [
+    (response(), False, DropReason.NOT_EXTRACTED),                  # an HTML page has no text without extraction
+    (Document(id="t", text="plain text", record_type="text"), False, None),
+    (Document(id="w", text="wet text", record_type="conversion"), False, None),
+    (response(content_type="image/jpeg", html=b"\xff\xd8"), False, DropReason.NOT_HTML),
+])
+def test_record_check_without_extraction(doc, extract_enabled, reason):
+    verdict = record_check(doc, InputConfig(), extract_enabled=extract_enabled)
+    assert (verdict.reason if verdict else None) == reason
+
+
+@pytest.mark.parametrize("record_type, page", [
+    ("response", True), ("conversion", True), ("text", True),
+    ("request", False), ("metadata", False), ("warcinfo", False), ("revisit", False), ("resource", False),
+])
+def test_only_responses_conversions_and_rows_are_pages(record_type, page):
+    assert is_page(Document(id="x", record_type=record_type)) is page

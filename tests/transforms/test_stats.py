@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from tokenmill.transforms.document import Document, Drop, DropReason, ErrorKind, Failure
-from tokenmill.transforms.stats import StageStats
+from tokenmill.transforms.stats import StageStats, url_host
 
 
 def outcomes(n: int):
@@ -56,7 +58,7 @@ def test_json_round_trip():
 
 def test_sample_top_keeps_the_highest_values_whatever_the_bundles():
     from tokenmill.transforms.document import Document
-    from tokenmill.transforms.stats import StageStats
+    from tokenmill.transforms.stats import StageStats, url_host
 
     values = [0.1, 0.95, 0.3, 0.99, 0.5, float("nan"), 0.97, 0.2]
     docs = [Document(id=f"d{i}", text=f"text {i}") for i in range(len(values))]
@@ -69,3 +71,24 @@ def test_sample_top_keeps_the_highest_values_whatever_the_bundles():
     merged = parts[0].merge(parts[1], 3)
     for stats in (whole, merged):
         assert [s.id for s in sorted(stats.samples["top_kept_by_toxicity"], key=lambda s: s.rank)] == ["d3", "d6", "d1"]
+
+
+@pytest.mark.parametrize("url, host", [
+    ("http://WWW.Example.com:8080/a?b=c", "example.com"),   # the www. prefix and the port go, case folds
+    ("https://news.example.co.uk/", "news.example.co.uk"),
+    ("", "(no url)"),                                          # JSONL rows without a URL
+    ("javascript:alert(1)//", "(no url)"),
+    ("http://[::1/x", "(malformed url)"),                      # an unclosed IPv6 bracket from a crawl
+])
+def test_url_host(url, host):
+    assert url_host(url) == host
+
+
+def test_domains_are_counted_per_bundle_and_left_out_of_the_merge():
+    stats = StageStats("s")
+    stats.count_domain("http://a.example/1", 1)
+    stats.count_domain("http://a.example/2", 1)
+    stats.count_domain("http://b.example/", 2)
+    assert stats.domains == {"a.example": [0, 2, 0], "b.example": [0, 0, 1]}
+    merged = StageStats("s").merge(stats, 4)
+    assert merged.domains == {} and "domains" not in merged.to_json()

@@ -9,8 +9,8 @@ import pytest
 import sentencepiece as spm
 
 from tokenmill.transforms.tokenize import (TokenizeConfig, TokenizerError, assign_shard, encode_batch,
-                                           load_processor, sample_key, tokenizer_info, train_tokenizer,
-                                           training_sentences)
+                                           load_processor, sample_key, split_point, tokenizer_info,
+                                           train_tokenizer, training_sentences, val_floor)
 from tokenmill.transforms.typed_config import ConfigError, build
 
 # Real sentences (the opening of the UDHR in English and French), repeated with numbers so the
@@ -26,6 +26,7 @@ TEXTS = [
 
 @pytest.mark.parametrize("section, message", [
     ({"val_fraction": 1.0}, "val_fraction"),
+    ({"val_min_docs": -1}, "val_min_docs"),
     ({"num_shards": 0}, "num_shards"),
     ({"eos_id": -1}, "eos_id"),
     ({"vocab_size": True}, "tokenize.vocab_size: expected int"),
@@ -51,6 +52,27 @@ def test_split_and_shard_come_from_the_id_only():
     reseeded = TokenizeConfig(num_shards=4, val_shards=2, val_fraction=0.1, seed=1)
     assert sum(assign_shard(i, reseeded) != a for i, a in zip(ids[:100], assigned)) > 50
     assert sample_key(ids[0], cfg) != sample_key(ids[0], reseeded)
+
+
+@pytest.mark.parametrize("n_docs, min_docs, expected_val", [(30, 4, 4), (5, 4, 2), (1, 4, 0), (30, 0, 0)])
+def test_a_small_run_still_gets_val_min_docs_validation_documents(n_docs, min_docs, expected_val):
+    # val_fraction 0.01 of 30 documents expects 0.3 validation documents: without the floor the
+    # demo's shards held no validation tokens at all.
+    cfg = TokenizeConfig(val_fraction=0.0, val_min_docs=min_docs)
+    ids = [f"<urn:uuid:{i:08x}>" for i in range(n_docs)]
+    ranked = sorted((split_point(i, cfg), i) for i in ids)
+    floor = val_floor(ranked[:min_docs], n_docs, cfg)
+    val = sorted(i for i in ids if assign_shard(i, cfg, floor)[0] == "val")
+    assert val == sorted(i for _, i in ranked[:expected_val])     # the smallest split hashes, at most half
+    assert all(assign_shard(i, cfg)[0] == "train" for i in ids)    # no floor: val_fraction alone
+
+
+def test_the_floor_only_adds_to_what_val_fraction_chooses():
+    cfg = TokenizeConfig(val_fraction=0.1, val_min_docs=4)
+    ids = [f"doc-{i}" for i in range(2000)]
+    ranked = sorted((split_point(i, cfg), i) for i in ids)
+    floor = val_floor(ranked[:4], len(ids), cfg)
+    assert [assign_shard(i, cfg, floor) for i in ids] == [assign_shard(i, cfg) for i in ids]
 
 
 def test_training_sentences_cut_documents_and_skip_blank_lines():

@@ -15,13 +15,15 @@ still a valid partial merge: each node points to a smaller node of its own compo
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any, Iterable
 
 import apache_beam as beam
 
-from tokenmill.transforms.beam.dedup_common import TappedDoFn
+from tokenmill.transforms.beam.dedup_common import TappedDoFn, charged
 from tokenmill.transforms.beam.stage import STATS
 from tokenmill.transforms.dedup import final_label, large_star, small_star
+from tokenmill.transforms.stats import StageStats
 
 log = logging.getLogger("tokenmill")
 
@@ -42,6 +44,7 @@ class _Star(TappedDoFn):
         super().start_bundle()
         self._tap.count(self._counter, 0)
 
+    @charged
     def process(self, group: tuple[str, Iterable[str]]) -> Iterable[tuple[str, str]]:
         node, neighbours = group
         neighbours = list(neighbours)
@@ -61,6 +64,7 @@ class _Label(TappedDoFn):
         super().start_bundle()
         self._tap.count("cc_unsettled_nodes", 0)
 
+    @charged
     def process(self, group: tuple[str, Iterable[str]]) -> Iterable[tuple[str, str]]:
         node, neighbours = group
         label, settled = final_label(node, neighbours)
@@ -104,4 +108,9 @@ class ConnectedComponents(beam.PTransform):
                     | "GroupFinal" >> beam.GroupByKey()
                     | "Label" >> beam.ParDo(_Label(self._stage)).with_outputs(STATS, main="labels"))
         stats.append(labelled[STATS])
+        # Every counter once at zero: a runner may start no bundle for an empty input (Spark does
+        # not, the FnApiRunner and Flink do), and the report must name the same counters on each.
+        zeros = Counter({f"cc_round_{r:02d}_changes": 0 for r in range(1, self._max_rounds + 1)})
+        zeros["cc_unsettled_nodes"] = 0
+        stats.append(edges.pipeline | "ZeroCounts" >> beam.Create([StageStats(self._stage, extra=zeros)]))
         return {"labels": labelled.labels, "stats": tuple(stats) | "FlattenStats" >> beam.Flatten()}

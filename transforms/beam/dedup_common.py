@@ -1,24 +1,24 @@
 """Pieces shared by the dedup composites: per-bundle stats from inside DoFns, the cluster-size tap.
 
-Dedup decides after shuffles, so its stages end with `RecordOutcomes` for the accounting; the
-facts only dedup knows (bucket sizes, edges, rounds, cluster sizes) travel as extra `StageStats`
-for the same stage, merged with the rest by the ledger into `stats/<stage>.json`.
+Dedup decides after shuffles of small records (staging.py), so its stages end with
+`RecordOutcomes` for the accounting; the facts only dedup knows (bucket sizes, edges, rounds,
+cluster sizes) travel as extra `StageStats` for the same stage, merged with the rest by the
+ledger into `stats/<stage>.json`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable
+import functools
+from typing import Any, Callable, Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from tokenmill.transforms.beam.stage import STATS, in_global_window
+from tokenmill.transforms.beam.stage import STATS, cpu_clock, in_global_window
 from tokenmill.transforms.dedup import CLUSTER_SIZE_EDGES
 from tokenmill.transforms.document import Document
 from tokenmill.transforms.stats import Histogram, StageStats
-
-FAILED = "failed"
 
 
 class StatsTap:
@@ -57,6 +57,19 @@ class StatsTap:
         yield beam.pvalue.TaggedOutput(STATS, in_global_window(stats))
 
 
+def charged(process: Callable) -> Callable:
+    """Decorates a TappedDoFn's `process`: its thread CPU time goes to the stage's `seconds`. The
+    outputs are collected and handed on after the clock stops, because a fused downstream step
+    runs inside the `yield` and must not be charged to this one."""
+    @functools.wraps(process)
+    def timed(self, *args, **kwargs) -> list:
+        started = cpu_clock()
+        outputs = list(process(self, *args, **kwargs) or ())
+        self._tap.stats.seconds += cpu_clock() - started
+        return outputs
+    return timed
+
+
 class TappedDoFn(beam.DoFn):
     """A DoFn whose bundle counts go into a fresh StatsTap and leave as stats at the bundle's end.
     Subclasses set `self._stage` in __init__."""
@@ -70,13 +83,6 @@ class TappedDoFn(beam.DoFn):
 
 def with_cluster(doc: Document, cluster_id: str, cluster_size: int) -> Document:
     return dataclasses.replace(doc, cluster_id=cluster_id, cluster_size=cluster_size)
-
-
-def kept_pair(doc: Document) -> tuple[None, Document]:
-    """The RecordOutcomes pair of a kept document. The accountant needs the input document only to
-    sample drops; Beam pickles each half of a pair separately, so (doc, doc) would carry the text
-    twice through the outcome collection."""
-    return None, doc
 
 
 class _ClusterSizes(TappedDoFn):

@@ -1,20 +1,27 @@
 """NearDedup: MinHash LSH candidates, connected components and one survivor per component, in Beam.
 
-The chain (FineWeb's method, with the clustering moved into the pipeline):
+The chain (FineWeb's method, with the clustering moved into the pipeline); documents never cross
+a shuffle: they wait in staged Parquet files (staging.py) while ranks, keys and labels travel.
 1. `Sign`: vectorised MinHash signatures in batches (`minhash.MinHasher`, identical to datasketch);
-   each document is keyed by its survivor rank and emits one key per LSH band.
-2. `GroupBands`, `BucketEdges`: band keys through GroupByKey; a bucket becomes edges to its
+   each document is staged with its survivor rank and its LSH band keys; the band keys and a hash
+   of the rank go, packed per file, to `SharedKeys`, which keeps those seen twice or more.
+2. `FindCandidates`: each staged file's small columns are read again; only documents with a shared
+   band key or a shared rank (a repeated id) emit (band key, rank) for their shared bands and
+   (rank, file row). A band key seen once is a bucket of one: it could never make an edge.
+3. `GroupBands`, `BucketEdges`: band keys through GroupByKey; a bucket becomes edges to its
    smallest member (linear in its size), or, when verifying, all pairs of buckets up to
    `bucket_pair_cap` members (larger ones still link to their minimum: no quadratic blow-up).
-3. `VerifyEdges` (optional): two joins attach both signatures to each distinct candidate pair;
+4. `VerifyEdges` (optional): two joins attach both signatures to each distinct candidate pair;
    pairs below the threshold are dropped.
-4. `ConnectedComponents`: large-star / small-star rounds (components.py).
-5. `Decide`: documents join their labels; a document whose label is itself survives, one whose label
-   is another rank is dropped as `near_duplicate` with the survivor's id as detail; survivors learn
-   their cluster size from a small per-label sum. Documents in no edge are kept as singletons.
-   `cluster_size` counts input documents: a member that survived exact dedup for k copies counts k.
-Every document ends as one (document, outcome) pair into `RecordOutcomes`, so the report's
-accounting holds; bucket, edge, round and cluster-size figures go to the same stage's stats.
+5. `ConnectedComponents`: large-star / small-star rounds (components.py).
+6. `Decide`, `Crown`: file rows join their labels; a row whose label is its own rank survives, one
+   whose label is another rank is dropped as `near_duplicate` with the survivor's id as detail;
+   survivors learn their cluster size from a small per-label sum. Documents in no edge get no
+   decision and are kept as singletons. `cluster_size` counts input documents: a member that
+   survived exact dedup for k copies counts k.
+7. `ApplyDecisions`: each staged file is read back with its decisions; every document ends as one
+   (document, outcome) pair into `RecordOutcomes`, so the report's accounting holds; bucket, edge,
+   round and cluster-size figures go to the same stage's stats.
 """
 
 from __future__ import annotations
@@ -24,24 +31,32 @@ from typing import Any, Iterable
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
+import xxhash
 
 from tokenmill.transforms.beam.components import ConnectedComponents
-from tokenmill.transforms.beam.dedup_common import (FAILED, ClusterSizeStats, StatsTap, TappedDoFn, facts, kept_pair,
-                                                     with_cluster)
-from tokenmill.transforms.beam.stage import STATS, RecordOutcomes, in_global_window
+from tokenmill.transforms.beam.dedup_common import ClusterSizeStats, TappedDoFn, charged, facts
+from tokenmill.transforms.beam.stage import STATS
+from tokenmill.transforms.beam.staging import (DECISIONS, FILES, KEYS, ApplyDecisions, SharedKeys, SharedLookup,
+                                               StagingDoFn, drop, fail, keep, read_rows, staging_dir)
 from tokenmill.transforms.dedup import NearDedupConfig, pair_edges, star_edges
 from tokenmill.transforms.dedup_text import rank_id, survivor_rank
-from tokenmill.transforms.document import Document, Drop, DropReason, ErrorKind, Failure
+from tokenmill.transforms.document import Document, DropReason, ErrorKind, Failure
 from tokenmill.transforms.minhash import MinHasher, band_keys, estimated_jaccard
 
-BANDS, SIGS, SURVIVORS, WEIGHTS = "bands", "sigs", "survivors", "weights"
+BANDS, SIGS, SURVIVORS, WEIGHTS, REFS = "bands", "sigs", "survivors", "weights", "refs"
+BAND, RANK = "band", "rank"        # key kinds in SharedKeys
+BAND_KEY = 18                      # bytes per band key (minhash.band_keys)
+_COLUMNS = [("x_rank", pa.string()), ("x_bands", pa.binary()), ("x_sig", pa.binary())]
 
 
-class Sign(beam.DoFn):
-    """Document -> (rank, document); tagged (band key, rank) per band and, when verifying, (rank, signature)."""
+class Sign(StagingDoFn):
+    """Document -> staged row with its rank, packed band keys and (when verifying) signature;
+    band keys and a hash of the rank go to SharedKeys; failures leave as decisions."""
 
-    def __init__(self, cfg: NearDedupConfig, stage: str):
-        self._cfg, self._stage = cfg, stage
+    def __init__(self, cfg: NearDedupConfig, stage: str, directory: str):
+        super().__init__(stage, directory, _COLUMNS)
+        self._cfg = cfg
 
     def setup(self) -> None:
         cfg = self._cfg
@@ -49,19 +64,18 @@ class Sign(beam.DoFn):
         self._bands, self._rows = cfg.lsh_params()
 
     def start_bundle(self) -> None:
+        super().start_bundle()
         self._batch: list[Document] = []
-        self._tap = StatsTap(self._stage)
 
+    @charged
     def process(self, doc: Document) -> Iterable[Any]:
         self._batch.append(doc)
         if len(self._batch) >= self._cfg.batch_size:
             yield from self._flush()
 
-    def finish_bundle(self) -> Iterable[Any]:
-        for item in self._flush():
-            yield (beam.pvalue.TaggedOutput(item.tag, in_global_window(item.value))
-                   if isinstance(item, beam.pvalue.TaggedOutput) else in_global_window(item))
-        yield from self._tap.flush()
+    def _pending(self) -> Iterable[Any]:
+        yield from self._flush()
+        yield from self._close_file()
 
     def _signatures(self, docs: list[Document]) -> list[tuple[np.ndarray, int] | Failure]:
         try:
@@ -89,21 +103,54 @@ class Sign(beam.DoFn):
         self._tap.count("sign_seconds", time.perf_counter() - started)   # signatures and band keys
         for doc, result, doc_keys in zip(docs, results, keys):
             if isinstance(result, Failure):
-                yield beam.pvalue.TaggedOutput(FAILED, (doc, result))
+                token, row = self._stage_doc(doc, {})
+                yield beam.pvalue.TaggedOutput(DECISIONS, (token, fail(row, result.kind, result.detail)))
+                yield from self._finished_file()
                 continue
             sig, n_shingles = result
             rank = survivor_rank(doc, cfg.survivor)
-            yield rank, doc
             self._tap.count("signatures")
             if cfg.max_chars and len(doc.text) > cfg.max_chars:
                 self._tap.count("docs_capped")
             if not n_shingles:               # no words: nothing to compare, stays a singleton
                 self._tap.count("docs_without_shingles")
+            self._stage_doc(doc, {BAND: doc_keys, RANK: [rank_hash(rank)]}, x_rank=rank, x_bands=b"".join(doc_keys),
+                            x_sig=sig.tobytes() if cfg.verify and n_shingles else None)
+            yield from self._finished_file()
+
+
+def rank_hash(rank: str) -> bytes:
+    """16 bytes standing for a rank in SharedKeys: documents with the same id share a rank (a node)."""
+    return xxhash.xxh3_128_digest(rank.encode("utf-8"))
+
+
+class _Candidates(beam.DoFn):
+    """(token, path) + shared keys -> for documents with a shared band key or rank: (rank, ref) on
+    REFS, (band key, rank) per shared band on BANDS and, when verifying, (rank, signature) on SIGS."""
+
+    def __init__(self, verify: bool):
+        self._verify, self._lookup = verify, SharedLookup()
+
+    def process(self, file: tuple[str, str], shared: list) -> Iterable[Any]:
+        token, path = file
+        self._lookup.update(shared)
+        rows = [r for r in enumerate(read_rows(path, ["cluster_size", "x_rank", "x_bands", "x_sig"]))
+                if r[1]["x_rank"] is not None]
+        ranks = self._lookup.contains(RANK, [rank_hash(r["x_rank"]) for _, r in rows])
+        bands = [[r["x_bands"][i:i + BAND_KEY] for i in range(0, len(r["x_bands"]), BAND_KEY)] for _, r in rows]
+        flat = self._lookup.contains(BAND, [k for keys in bands for k in keys])
+        at = 0
+        for (row, r), rank_shared, keys in zip(rows, ranks, bands):
+            mask, at = flat[at:at + len(keys)], at + len(keys)
+            if not (rank_shared or mask.any()):
                 continue
-            for key in doc_keys:
-                yield beam.pvalue.TaggedOutput(BANDS, (key, rank))
-            if cfg.verify:
-                yield beam.pvalue.TaggedOutput(SIGS, (rank, sig.tobytes()))
+            rank = r["x_rank"]
+            yield beam.pvalue.TaggedOutput(REFS, (rank, (token, row, r["cluster_size"])))
+            for key, is_shared in zip(keys, mask):
+                if is_shared:
+                    yield beam.pvalue.TaggedOutput(BANDS, (key, rank))
+            if self._verify and r["x_sig"] is not None:
+                yield beam.pvalue.TaggedOutput(SIGS, (rank, r["x_sig"]))
 
 
 class _BucketEdges(TappedDoFn):
@@ -112,6 +159,7 @@ class _BucketEdges(TappedDoFn):
     def __init__(self, stage: str, verify: bool, pair_cap: int):
         self._stage, self._verify, self._pair_cap = stage, verify, pair_cap
 
+    @charged
     def process(self, bucket: tuple[bytes, Iterable[str]]) -> Iterable[tuple[str, str]]:
         _, ranks = bucket
         members = set(ranks)
@@ -143,6 +191,7 @@ class _CheckPair(TappedDoFn):
     def __init__(self, stage: str, threshold: float):
         self._stage, self._threshold = stage, threshold
 
+    @charged
     def process(self, joined: tuple[str, dict]) -> Iterable[tuple[str, str]]:
         larger, parts = joined
         sig_bytes = next(iter(parts["sig"]), None)
@@ -182,26 +231,25 @@ class VerifyEdges(beam.PTransform):
 
 
 class _Decide(TappedDoFn):
-    """(rank, {doc: [Document], label: [rank]}) -> outcome pairs; survivors and weights tagged."""
+    """(rank, {ref: [(token, row, cluster_size)], label: [rank]}) -> drop decisions; survivors and
+    weights tagged. A rank in no edge has no label: its documents keep the default decision."""
 
     def __init__(self, stage: str):
         self._stage = stage
 
+    @charged
     def process(self, joined: tuple[str, dict]) -> Iterable[Any]:
         rank, parts = joined
         labels = list(parts["label"])
-        for doc in parts["doc"]:
-            if not labels:                                   # in no edge: a cluster of its own
-                self._tap.observe_size("component_docs", 1)
-                yield kept_pair(with_cluster(doc, doc.id, doc.cluster_size))
-                continue
-            label = labels[0]
-            yield beam.pvalue.TaggedOutput(WEIGHTS, (label, (1, doc.cluster_size)))
+        if not labels:
+            return
+        label = labels[0]
+        for token, row, cluster_size in parts["ref"]:
+            yield beam.pvalue.TaggedOutput(WEIGHTS, (label, (1, cluster_size)))
             if label == rank:
-                yield beam.pvalue.TaggedOutput(SURVIVORS, (label, doc))
+                yield beam.pvalue.TaggedOutput(SURVIVORS, (label, (token, row, cluster_size)))
             else:
-                survivor = rank_id(label)
-                yield doc, Drop(DropReason.NEAR_DUPLICATE, survivor)
+                yield token, drop(row, DropReason.NEAR_DUPLICATE, rank_id(label))
 
 
 class _SumPairs(beam.CombineFn):
@@ -221,18 +269,19 @@ class _SumPairs(beam.CombineFn):
 
 
 class _Crown(TappedDoFn):
-    """(label, {doc: [survivor], size: [(members, weight)]}) -> (survivor, kept survivor with its cluster)."""
+    """(label, {ref: [survivor ref], size: [(members, weight)]}) -> keep decisions with the cluster size."""
 
     def __init__(self, stage: str):
         self._stage = stage
 
+    @charged
     def process(self, joined: tuple[str, dict]) -> Iterable[Any]:
         _, parts = joined
         sizes = next(iter(parts["size"]), None)
-        for doc in parts["doc"]:
-            members, weight = sizes if sizes is not None else (1, doc.cluster_size)
+        for token, row, cluster_size in parts["ref"]:
+            members, weight = sizes if sizes is not None else (1, cluster_size)
             self._tap.observe_size("component_docs", members)
-            yield kept_pair(with_cluster(doc, doc.id, weight))
+            yield token, keep(row, weight)
 
 
 class NearDedup(beam.PTransform):
@@ -243,32 +292,40 @@ class NearDedup(beam.PTransform):
         self._cfg, self._ledger, self._stage = cfg, ledger, stage
 
     def expand(self, docs):
-        cfg, stage = self._cfg, self._stage
+        cfg, stage, directory = self._cfg, self._stage, staging_dir(self._ledger.out_dir, self._stage)
         bands, rows = cfg.lsh_params()
-        # Document -> (rank, Document); tagged (band key, rank), (rank, signature bytes), failures
-        signed = docs | "Sign" >> beam.ParDo(Sign(cfg, stage)).with_outputs(BANDS, SIGS, FAILED, STATS, main="docs")
+        # Document -> staged rows; tagged (token, path) per file, (kind:partition, packed keys), failures
+        signed = docs | "Sign" >> beam.ParDo(Sign(cfg, stage, directory)).with_outputs(
+            FILES, KEYS, DECISIONS, STATS, main="none")
+        # packed band keys and rank hashes -> (kind, packed keys seen twice or more), a side input
+        shared = beam.pvalue.AsList(signed[KEYS] | "SharedKeys" >> SharedKeys())
+        # (token, path) -> (rank, ref), (band key, rank), (rank, signature) of documents with a shared key
+        found = signed[FILES] | "FindCandidates" >> beam.ParDo(_Candidates(cfg.verify), shared).with_outputs(
+            REFS, BANDS, SIGS, main="none")
         # (band key, rank) -> (band key, [rank]) -> candidate edges (larger rank, smaller rank)
-        buckets = (signed[BANDS]
+        buckets = (found[BANDS]
                    | "GroupBands" >> beam.GroupByKey()
                    | "BucketEdges" >> beam.ParDo(_BucketEdges(stage, cfg.verify, cfg.bucket_pair_cap))
                    .with_outputs(STATS, main="edges"))
         edges, stats = buckets.edges, [signed[STATS], buckets[STATS]]
         if cfg.verify:
-            edges, verify_stats = edges | "VerifyEdges" >> VerifyEdges(stage, cfg.similarity_threshold(), signed[SIGS])
+            edges, verify_stats = edges | "VerifyEdges" >> VerifyEdges(stage, cfg.similarity_threshold(), found[SIGS])
             stats.append(verify_stats)
         # edges -> (rank, smallest rank of its component) for every rank in an edge
         components = edges | "Components" >> ConnectedComponents(stage, cfg.max_rounds)
-        # rank: {doc, label} -> outcome pairs; survivors and (label, (1, weight)) tagged
-        decided = ({"doc": signed.docs, "label": components["labels"]}
+        # rank: {ref, label} -> (token, drop decision); survivors and (label, (1, weight)) tagged
+        decided = ({"ref": found[REFS], "label": components["labels"]}
                    | "JoinLabels" >> beam.CoGroupByKey()
-                   | "Decide" >> beam.ParDo(_Decide(stage)).with_outputs(SURVIVORS, WEIGHTS, STATS, main="pairs"))
-        # label: (members, weight) summed -> joined with the survivor -> kept survivor with its cluster
+                   | "Decide" >> beam.ParDo(_Decide(stage)).with_outputs(SURVIVORS, WEIGHTS, STATS, main="drops"))
+        # label: (members, weight) summed -> joined with the survivor -> (token, keep decision)
         sizes = decided[WEIGHTS] | "ComponentSizes" >> beam.CombinePerKey(_SumPairs())
-        crowned = ({"doc": decided[SURVIVORS], "size": sizes}
+        crowned = ({"ref": decided[SURVIVORS], "size": sizes}
                    | "JoinSizes" >> beam.CoGroupByKey()
-                   | "Crown" >> beam.ParDo(_Crown(stage)).with_outputs(STATS, main="pairs"))
-        outcomes = (decided.pairs, crowned.pairs, signed[FAILED]) | "AllOutcomes" >> beam.Flatten()
-        kept = outcomes | "RecordOutcomes" >> RecordOutcomes(stage, self._ledger)
+                   | "Crown" >> beam.ParDo(_Crown(stage)).with_outputs(STATS, main="keeps"))
+        # (token, decision) for every document not kept as its own cluster -> staged files read back
+        decisions = (signed[DECISIONS], decided.drops, crowned.keeps) | "AllDecisions" >> beam.Flatten()
+        kept = {"file": signed[FILES], "decision": decisions} | "ApplyDecisions" >> ApplyDecisions(
+            stage, self._ledger, directory, singleton_stat="component_docs")
         params = facts(docs.pipeline, "Params", stage, {"lsh_bands": bands, "lsh_rows": rows,
                                                         "cc_max_rounds": cfg.max_rounds})
         stats += [components["stats"], decided[STATS], crowned[STATS], params,

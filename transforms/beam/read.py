@@ -4,21 +4,25 @@ Only the patterns the user typed enter the job graph. Globs and Common Crawl lis
 (`warc.paths.gz`) are expanded on the workers, then a Reshuffle spreads the files over workers so
 that many files are read in parallel. A graph with one node per path would grow past Dataflow's
 10 MB graph limit for a full dump (TFDS hit this with C4).
+
+Pages and records: a WARC file holds request, metadata and warcinfo records besides the
+responses, and WET files a warcinfo record per file. Those carry no page, so they never enter the
+read stage: they are counted by WARC-Type in the read stage's `other_records.<type>` counters and
+the report shows them on a line of their own, not among the dropped pages.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Iterable
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from tokenmill.transforms.beam.stage import STATS, in_global_window
+from tokenmill.transforms.beam.stage import STATS, cpu_clock, in_global_window
 from tokenmill.transforms.document import Document, ErrorKind, ReadFailure
-from tokenmill.transforms.readers import InputConfig, detect_format, iter_listing, iter_records
+from tokenmill.transforms.readers import InputConfig, detect_format, is_page, iter_listing, iter_records
 from tokenmill.transforms.stats import StageStats
 
 log = logging.getLogger("tokenmill")
@@ -82,11 +86,14 @@ class _ReadFileFn(beam.DoFn):
         try:
             records = iter_records(counting, path, self._cfg)
             while True:
-                started = time.perf_counter()   # time reading and parsing, not the fused stages downstream
+                started = cpu_clock()   # reading and parsing, not the fused stages downstream
                 record = next(records, None)
-                self._stats.seconds += time.perf_counter() - started
+                self._stats.seconds += cpu_clock() - started
                 if record is None:
                     break
+                if isinstance(record, Document) and not is_page(record):
+                    self._stats.extra[f"other_records.{record.record_type or 'missing'}"] += 1
+                    continue
                 yield record
         except Exception as err:  # a reader bug or I/O error mid-file: count it, keep what was read
             yield ReadFailure(path, counting.count, ErrorKind.UNREADABLE_FILE, f"{type(err).__name__}: {err}")

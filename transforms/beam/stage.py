@@ -8,6 +8,10 @@ of its own (as datatrove's BaseFilter and DCLM's mappers do):
   nothing extra per element, unlike a separate BatchElements step;
 - each outcome is counted into a `StageStats` (counts travel as data, DESIGN.md section 4.3),
   mirrored to Beam metrics per bundle for live monitoring;
+- the stage's cost is counted as CPU seconds of the thread running the step and its bookkeeping
+  (`cpu_clock`), plus the CPU of helper processes the step reports (the isolated extractor); the
+  outputs are handed downstream only after the clock stops, so fused downstream stages, which
+  run inside the `yield`, are never counted twice;
 - dropped documents go to the `dropped` output (when full rejects are kept) and errors to the
   dead-letter `errors` output; an exception in a step fails that document, not the job.
 """
@@ -32,6 +36,27 @@ log = logging.getLogger("tokenmill")
 
 KEPT, DROPPED, ERRORS, STATS = "kept", "dropped", "errors", "stats"
 PROGRESS_EVERY_S = 30.0
+
+
+def cpu_clock() -> float:
+    """CPU seconds of the calling thread. Stage costs are CPU time, not wall time: on shared cores
+    wall time would charge a stage for other processes' work, and in a fused Beam stage it would
+    charge it for the downstream steps that run inside its `yield`."""
+    return time.thread_time()
+
+
+def process_cpu_clock() -> float:
+    """CPU seconds of the whole process: for batched model steps, whose native code (OpenMP in
+    the e5 encoder, BLAS, SentencePiece) runs on threads of its own that the calling thread's
+    clock does not see. Exact when one bundle runs at a time in the process, as in the
+    DirectRunner's in_memory and multi_processing modes; with several bundles at once (the
+    multi_threading mode) the concurrent steps would be counted too."""
+    return time.process_time()
+
+
+def helper_cpu(step: object) -> float:
+    """CPU seconds spent so far in the step's helper processes (0 for a step that has none)."""
+    return float(getattr(step, "helper_cpu_seconds", 0.0))
 
 
 @dataclass(frozen=True)
@@ -82,7 +107,7 @@ class _Accountant:
     def __init__(self, stage: str, options: StageOptions):
         self.stage, self.options = stage, options
         self.stats = StageStats(stage)
-        self._started = self._last_log = time.monotonic()
+        self._last_log = time.monotonic()
         self._total_seen = 0
 
     def outputs(self, doc: Document | ReadFailure, outcome: Document | Drop | Failure) -> Iterable[Any]:
@@ -104,17 +129,22 @@ class _Accountant:
                 self.stats.count_category(name, str(getattr(outcome, name)))
             yield outcome
         elif isinstance(outcome, Drop):
+            self.stats.count_domain(final.url if final is not None else "", 1)
             if self.options.keep_rejected and final is not None:
                 yield beam.pvalue.TaggedOutput(DROPPED, Rejected(self.stage, outcome.reason.value,
                                                                  outcome.detail, final))
         else:
+            self.stats.count_domain(source_doc.url if source_doc is not None else "", 2)
             yield beam.pvalue.TaggedOutput(ERRORS, _error_row(self.stage, doc, outcome))
 
     def maybe_log_progress(self) -> None:
+        # The rate divides by this stage's own CPU seconds: fused stages share one bundle and its
+        # wall clock, so a rate over wall time gives every stage of the bundle the same docs/s.
         now = time.monotonic()
         if now - self._last_log >= PROGRESS_EVERY_S:
-            log.info("stage %s: %d documents so far in this bundle, %.1f docs/s",
-                     self.stage, self._total_seen, self._total_seen / (now - self._started))
+            busy = self.stats.seconds
+            log.info("stage %s: %d documents so far in this bundle, %.1f CPU s in the stage, %s docs per CPU s",
+                     self.stage, self._total_seen, busy, f"{self._total_seen / busy:.1f}" if busy else "-")
             self._last_log = now
 
     def flush(self) -> Iterable[Any]:
@@ -143,29 +173,37 @@ class _StageFn(beam.DoFn):
         self._stage, self._make_step, self._options = stage, make_step, options
 
     def setup(self) -> None:
-        self._step = self._make_step()
+        self._clock = process_cpu_clock if self._options.batch_size > 1 else cpu_clock
+        started = self._clock()
+        self._step = self._make_step()   # loads the stage's model: part of what the stage costs
+        self._setup_seconds = self._clock() - started
 
     def start_bundle(self) -> None:
         self._accountant = _Accountant(self._stage, self._options)
+        self._accountant.stats.seconds, self._setup_seconds = self._setup_seconds, 0.0
         self._batch: list[Document] = []
 
     def process(self, doc: Document | ReadFailure) -> Iterable[Any]:
+        started, helper = self._clock(), helper_cpu(self._step)
         if self._options.batch_size > 1:
             self._batch.append(doc)
-            if len(self._batch) >= self._options.batch_size:
-                yield from self._run_batch()
-            return
-        started = time.perf_counter()
-        outcome = self._run_one(doc)
-        self._accountant.stats.seconds += time.perf_counter() - started
-        yield from self._accountant.outputs(doc, outcome)
+            outputs = list(self._run_batch()) if len(self._batch) >= self._options.batch_size else []
+        else:
+            outputs = list(self._accountant.outputs(doc, self._run_one(doc)))
+        self._charge(started, helper)
+        yield from outputs
         self._accountant.maybe_log_progress()
 
     def finish_bundle(self) -> Iterable[WindowedValue]:
-        for item in self._run_batch():
-            yield in_global_window(item) if not isinstance(item, beam.pvalue.TaggedOutput) else \
-                beam.pvalue.TaggedOutput(item.tag, in_global_window(item.value))
+        started, helper = self._clock(), helper_cpu(self._step)
+        outputs = [in_global_window(item) if not isinstance(item, beam.pvalue.TaggedOutput) else
+                   beam.pvalue.TaggedOutput(item.tag, in_global_window(item.value)) for item in self._run_batch()]
+        self._charge(started, helper)
+        yield from outputs
         yield from self._accountant.flush()
+
+    def _charge(self, started: float, helper: float) -> None:
+        self._accountant.stats.seconds += self._clock() - started + helper_cpu(self._step) - helper
 
     def teardown(self) -> None:
         close = getattr(getattr(self, "_step", None), "close", None)
@@ -185,12 +223,9 @@ class _StageFn(beam.DoFn):
         batch, self._batch = self._batch, []
         if not batch:
             return
-        started = time.perf_counter()
         outcomes = self._run_many(batch)
-        self._accountant.stats.seconds += time.perf_counter() - started
         for doc, outcome in zip(batch, outcomes):
             yield from self._accountant.outputs(doc, outcome)
-        self._accountant.maybe_log_progress()
 
     def _run_many(self, batch: Sequence[Document | ReadFailure]) -> list[Document | Drop | Failure]:
         docs = [d for d in batch if isinstance(d, Document)]
@@ -234,8 +269,11 @@ class _RecordOutcomesFn(beam.DoFn):
         self._accountant = _Accountant(self._stage, self._options)
 
     def process(self, pair: tuple[Document, Document | Drop | Failure]) -> Iterable[Any]:
+        started = cpu_clock()
         doc, outcome = pair
-        yield from self._accountant.outputs(doc, outcome)
+        outputs = list(self._accountant.outputs(doc, outcome))
+        self._accountant.stats.seconds += cpu_clock() - started
+        yield from outputs
 
     def finish_bundle(self) -> Iterable[Any]:
         yield from self._accountant.flush()

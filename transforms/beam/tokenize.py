@@ -5,31 +5,48 @@ tokenizer in one DoFn (or a supplied .model is loaded); its bytes reach every wo
 input and are loaded once per worker; documents are encoded in batches, keyed by shard, grouped,
 and each shard is written under a temporary name and renamed when complete. The manifest is
 written last, from the shards that were renamed, so a failed or repeated run never leaves a
-manifest that lists a half-written shard (DESIGN.md section 2). Step labels: TrainTokenizer,
-EncodeDocs, WriteTokenShards, WriteManifest.
+manifest that lists a half-written shard (DESIGN.md section 2). A global combine over the split
+hashes (ValFloor) reaches the encoder as a side input too, so a small run still gets val_min_docs
+validation documents. Step labels: TrainTokenizer, ValFloor, EncodeDocs, WriteTokenShards, WriteManifest.
+
+With a ledger, the CPU time of training, encoding and writing goes to `stats/tokenize.json` (the
+report's cost of tokenizing), and the tokens per language to `stats/output.json`.
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
+import time
 import uuid
+from collections import Counter
 from typing import Iterable
 
 import apache_beam as beam
 import numpy as np
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from tokenmill.transforms.document import Document
-from tokenmill.transforms.beam.stage import in_global_window
+from tokenmill.transforms.stats import StageStats
+from tokenmill.transforms.beam.stage import STATS, cpu_clock, in_global_window
 from tokenmill.transforms.token_shards import (MANIFEST_NAME, HashingWriter, Manifest, ShardInfo, shard_name,
                                                token_dtype, write_shard)
 from tokenmill.transforms.tokenize import (TokenizeConfig, TokenizerError, assign_shard, encode_batch,
-                                           load_processor, sample_key, tokenizer_info, train_tokenizer)
+                                           load_processor, sample_key, split_point, tokenizer_info,
+                                           train_tokenizer, val_floor)
 
 log = logging.getLogger("tokenmill")
 
 TOKENIZER_FILE = "tokenizer.model"
+TOKENIZE, OUTPUT = "tokenize", "output"   # the ledger's stats/tokenize.json and stats/output.json
+
+
+def _cost(seconds: float, **extra: int) -> beam.pvalue.TaggedOutput:
+    stats = StageStats(TOKENIZE, seconds=seconds)
+    stats.extra.update(extra)
+    return beam.pvalue.TaggedOutput(STATS, in_global_window(stats))
 
 
 def write_atomically(path: str, data: bytes) -> None:
@@ -72,6 +89,33 @@ def _order(item: tuple[int, str, str]) -> tuple[int, str]:
     return item[0], item[1]
 
 
+class ValFloor(beam.CombineFn):
+    """(split point, id) pairs -> `val_floor` of the run: a count and the val_min_docs smallest
+    pairs, both associative, so any bundling gives the same floor."""
+
+    def __init__(self, cfg: TokenizeConfig):
+        self._cfg = cfg
+
+    def create_accumulator(self) -> tuple[int, list]:
+        return 0, []
+
+    def add_input(self, acc: tuple[int, list], item: tuple[int, str]) -> tuple[int, list]:
+        count, smallest = acc
+        smallest.append(item)
+        if len(smallest) >= 2 * max(self._cfg.val_min_docs, 1):   # prune in batches, as BottomK
+            smallest[:] = heapq.nsmallest(self._cfg.val_min_docs, smallest)
+        return count + 1, smallest
+
+    def merge_accumulators(self, accs: Iterable[tuple[int, list]]) -> tuple[int, list]:
+        accs = list(accs)
+        return (sum(c for c, _ in accs),
+                heapq.nsmallest(self._cfg.val_min_docs, (item for _, s in accs for item in s)))
+
+    def extract_output(self, acc: tuple[int, list]) -> tuple[int, str] | None:
+        count, smallest = acc
+        return val_floor(heapq.nsmallest(self._cfg.val_min_docs, smallest), count, self._cfg)
+
+
 class _TrainTokenizerFn(beam.DoFn):
     def __init__(self, cfg: TokenizeConfig, path: str):
         self._cfg, self._path = cfg, path
@@ -80,8 +124,12 @@ class _TrainTokenizerFn(beam.DoFn):
         if not sample:
             log.warning("tokenize: no kept documents, so no tokenizer and no token shards")
             return
+        # SentencePiece trains on threads of its own, so the cost is this process's CPU time, not
+        # the thread's; a DirectRunner runs this step alone (its input is the whole sample).
+        started = time.process_time()
         model = train_tokenizer([text for _, _, text in sample], self._cfg)
         write_atomically(self._path, model)
+        yield _cost(time.process_time() - started, train_documents=len(sample))
         pieces = tokenizer_info(model).vocab_size
         if pieces < self._cfg.vocab_size:
             log.warning("tokenize: the %d sampled documents support only %d of tokenize.vocab_size=%d pieces; "
@@ -123,9 +171,13 @@ class _EncodeFn(_WithTokenizer):
 
     def start_bundle(self) -> None:
         self._batch: list[Document] = []
+        self._seconds, self._docs = 0.0, 0
+        self._lang_tokens: Counter = Counter()
 
-    def process(self, doc: Document, models: list[bytes]) -> Iterable[tuple[str, tuple[str, bytes, int]]]:
+    def process(self, doc: Document, models: list[bytes],
+                floor: tuple[int, str] | None) -> Iterable[tuple[str, tuple[str, bytes, int]]]:
         self._tokenizer(models)
+        self._floor = floor
         self._batch.append(doc)
         if len(self._batch) >= self._cfg.encode_batch:
             yield from self._flush()
@@ -133,15 +185,27 @@ class _EncodeFn(_WithTokenizer):
     def finish_bundle(self):
         for item in self._flush():
             yield in_global_window(item)
+        if self._docs:
+            yield _cost(self._seconds, documents=self._docs)
+            output = StageStats(OUTPUT)
+            output.categories["lang_tokens"] = self._lang_tokens
+            yield beam.pvalue.TaggedOutput(STATS, in_global_window(output))
 
-    def _flush(self):
+    def _flush(self) -> list:
         batch, self._batch = self._batch, []
         if not batch:
-            return
+            return []
+        # encode_batch may use several threads (tokenize.num_threads): process time counts them all
+        started = time.process_time() if self._cfg.num_threads != 1 else cpu_clock()
         encoded = encode_batch(self._processor, [d.text for d in batch], self._cfg.num_threads)
+        rows = []
         for doc, tokens in zip(batch, encoded):
-            split, index, count = assign_shard(doc.id, self._cfg)
-            yield shard_name(split, index, count), (doc.id, tokens.tobytes(), len(doc.text.encode("utf-8")))
+            split, index, count = assign_shard(doc.id, self._cfg, self._floor)
+            self._lang_tokens[doc.lang or "(none)"] += len(tokens)
+            rows.append((shard_name(split, index, count), (doc.id, tokens.tobytes(), len(doc.text.encode("utf-8")))))
+        self._seconds += (time.process_time() if self._cfg.num_threads != 1 else cpu_clock()) - started
+        self._docs += len(batch)
+        return rows
 
 
 class _WriteShardFn(_WithTokenizer):
@@ -151,6 +215,7 @@ class _WriteShardFn(_WithTokenizer):
         self._dir = tokens_dir
 
     def process(self, keyed: tuple[str, Iterable[tuple[str, bytes, int]]], models: list[bytes]) -> Iterable[ShardInfo]:
+        started = cpu_clock()
         name, rows = keyed
         vocab_size = self._tokenizer(models).get_piece_size()
         dtype = token_dtype(vocab_size)
@@ -163,7 +228,9 @@ class _WriteShardFn(_WithTokenizer):
         finally:
             out.close()
         FileSystems.rename([tmp], [path])
-        yield ShardInfo(name, name.split("-", 1)[0], n_rows, n_tokens, out.hexdigest(), sum(b for _, _, b in ordered))
+        info = ShardInfo(name, name.split("-", 1)[0], n_rows, n_tokens, out.hexdigest(), sum(b for _, _, b in ordered))
+        yield _cost(cpu_clock() - started, shards=1)
+        yield info
 
 
 class _WriteManifestFn(beam.DoFn):
@@ -182,12 +249,29 @@ class _WriteManifestFn(beam.DoFn):
         yield path
 
 
-class TokenizeDocs(beam.PTransform):
-    """PCollection[Document] -> PCollection[str] (the manifest path, once the shards are complete)."""
+class _ReadDocTexts(beam.DoFn):
+    """A written docs/ file -> Document(id, text) per row: all that encoding needs."""
 
-    def __init__(self, out_dir: str, cfg: TokenizeConfig):
+    def process(self, path: str) -> Iterable[Document]:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            # lang too: the report counts tokens per language
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=1024, columns=["id", "text", "lang"]):
+                for row in batch.to_pylist():
+                    yield Document(id=row["id"], text=row["text"], lang=row["lang"] or "")
+
+
+class TokenizeDocs(beam.PTransform):
+    """PCollection[Document] -> PCollection[str] (the manifest path, once the shards are complete).
+
+    With `written` (the file names WriteDocs returns), the documents are encoded from those files:
+    the encoder waits for the tokenizer, which needs a sample of every document, so documents
+    handed over in memory would all wait at that fusion break (the FnApiRunner holds them in the
+    launcher); the sample itself is a bottom-k, bounded by `sample_docs`.
+    """
+
+    def __init__(self, out_dir: str, cfg: TokenizeConfig, ledger=None, written=None):
         super().__init__()
-        self._cfg = cfg
+        self._cfg, self._ledger, self._written = cfg, ledger, written
         self._tokens_dir = FileSystems.join(out_dir, "tokens")
         self._model_path = FileSystems.join(out_dir, "tokenizer", TOKENIZER_FILE)
 
@@ -199,17 +283,36 @@ class TokenizeDocs(beam.PTransform):
             return (docs.pipeline | "TokenizerSource" >> beam.Create([cfg.model_path])
                     | "LoadTokenizer" >> beam.ParDo(_LoadTokenizerFn(self._model_path)))
         # Document -> (sample key, id, first sample_max_chars of text) -> the bottom-k list -> model bytes
-        return (docs
-                | "SampleKeys" >> beam.Map(lambda d: (sample_key(d.id, cfg), d.id, d.text[:cfg.sample_max_chars]))
-                | "SampleDocs" >> beam.CombineGlobally(BottomK(cfg.sample_docs))
-                | "TrainTokenizer" >> beam.ParDo(_TrainTokenizerFn(cfg, self._model_path)))
+        trained = (docs
+                   | "SampleKeys" >> beam.Map(lambda d: (sample_key(d.id, cfg), d.id, d.text[:cfg.sample_max_chars]))
+                   | "SampleDocs" >> beam.CombineGlobally(BottomK(cfg.sample_docs))
+                   | "TrainTokenizer" >> beam.ParDo(_TrainTokenizerFn(cfg, self._model_path))
+                   .with_outputs(STATS, main="model"))
+        self._stats.append(trained[STATS])
+        return trained.model
 
     def expand(self, docs):
+        cfg = self._cfg
+        self._stats: list = []
         model = self._tokenizer(docs)                                    # PCollection[bytes], 0 or 1 element
         models = beam.pvalue.AsList(model)
-        return (docs
-                | "EncodeDocs" >> beam.ParDo(_EncodeFn(self._cfg), models)   # (shard name, (id, tokens, bytes))
-                | "GroupByShard" >> beam.GroupByKey()                        # (shard name, [(id, tokens, bytes)])
-                | "WriteTokenShards" >> beam.ParDo(_WriteShardFn(self._tokens_dir), models)   # ShardInfo
+        floor = (docs                                                    # the run's val_floor, or None
+                 | "SplitPoints" >> beam.Map(lambda d: (split_point(d.id, cfg), d.id))
+                 | "ValFloor" >> beam.CombineGlobally(ValFloor(cfg)))
+        if self._written is not None:
+            # docs/ file names -> spread over workers -> Document(id, text, lang)
+            docs = (self._written
+                    | "SpreadDocFiles" >> beam.Reshuffle()
+                    | "ReadDocTexts" >> beam.ParDo(_ReadDocTexts()))
+        encoded = (docs | "EncodeDocs" >> beam.ParDo(_EncodeFn(cfg), models, beam.pvalue.AsSingleton(floor))
+                   .with_outputs(STATS, main="rows"))
+        shards = (encoded.rows                                           # (shard name, (id, tokens, bytes))
+                  | "GroupByShard" >> beam.GroupByKey()                  # (shard name, [(id, tokens, bytes)])
+                  | "WriteTokenShards" >> beam.ParDo(_WriteShardFn(self._tokens_dir), models)
+                  .with_outputs(STATS, main="shards"))                   # ShardInfo
+        self._stats += [encoded[STATS], shards[STATS]]
+        if self._ledger is not None:   # StageStats: the cost of tokenizing, tokens per language
+            self._ledger.add_stats(tuple(self._stats) | "FlattenStats" >> beam.Flatten())
+        return (shards.shards
                 | "CollectShards" >> beam.combiners.ToList()                 # [ShardInfo], after every shard
                 | "WriteManifest" >> beam.ParDo(_WriteManifestFn(self._tokens_dir), models))  # manifest path

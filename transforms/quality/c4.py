@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from tokenmill.transforms.document import Drop, DropReason
 from tokenmill.transforms.quality.text import count_sentences, ends_sentence, tokenize
+from tokenmill.transforms.typed_config import check_minimums
 
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]", re.IGNORECASE)
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies",
@@ -49,6 +50,9 @@ class C4Config:
     """Drop pages containing '{' (code, templates). C4: true."""
     min_sentences: int = 5
     """Fewest sentences the kept lines must have. C4 paper: 5; 0 disables."""
+
+    def __post_init__(self) -> None:
+        check_minimums(self, min_words_per_line=0, max_word_length=0, min_sentences=0)
 
 
 @dataclass(frozen=True)

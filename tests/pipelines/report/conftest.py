@@ -5,7 +5,8 @@ string sits exactly where a crawl would put it: the target URI, the HTTP Content
 title and the page text. Every attempt, if it ran, would set `window.pwned` or `document.title`;
 the browser test asserts neither happens. The runs are real `tokenmill run` processes (tiny
 preset) on that WARC (run A) and on it plus a real Common Crawl excerpt (run B, with one config
-key changed), so `--compare` has a new dump and a config change to show.
+key changed, and a list value that a terminal library would read as markup), so `--compare` has a
+new dump and a config change to show.
 """
 
 from __future__ import annotations
@@ -83,6 +84,12 @@ def tokenmill_run(inputs: list[Path], out: Path, *overrides: str) -> dict:
 
 
 @pytest.fixture(scope="session")
+def run_tokenmill():
+    """`tokenmill_run` for test modules (conftest is not importable by name under importlib mode)."""
+    return tokenmill_run
+
+
+@pytest.fixture(scope="session")
 def hostile_warc(tmp_path_factory) -> Path:
     return write_hostile_warc(tmp_path_factory.mktemp("warc") / "hostile.warc.gz")
 
@@ -97,7 +104,7 @@ def run_a(tmp_path_factory, hostile_warc) -> Path:
 @pytest.fixture(scope="session")
 def run_b(tmp_path_factory, hostile_warc) -> Path:
     out = tmp_path_factory.mktemp("run_b")
-    tokenmill_run([hostile_warc, REAL_WARC], out, "output.samples_per_reason=2")
+    tokenmill_run([hostile_warc, REAL_WARC], out, "output.samples_per_reason=2", "toxicity.gate_languages=[en]")
     return out
 
 

@@ -108,7 +108,8 @@ def test_real_hostile_run_page_renders_inert_and_complete(browser, run_a, run_a_
     _assert_nothing_ran(browser, seen, page)
     text = browser.execute_script("return document.body.textContent")
     assert "javascript:window.pwned=4" in text and "image/x<script>window.pwned = 1" in text
-    for part in ("#funnel", "#cards", "#run-info", "table.reasons", "details.sample", ".plots svg"):
+    for part in ("#funnel", "#cards", "#run-info", "table.reasons", "details.sample", ".plots svg", "#costs",
+                 "#hosts-dropped", "#languages-title"):
         assert browser.execute_script(f"return document.querySelectorAll({part!r}).length") > 0, part
     svg_width = browser.execute_script("return document.querySelector('.plots svg').getBoundingClientRect().width")
     assert svg_width > 200   # the plots are drawn at a readable size
@@ -130,3 +131,30 @@ def test_page_with_an_attack_in_every_field_runs_none(browser, poisoned_report, 
     assert "<script>window.pwned" in svg_text and "$5 and $x^2$" in svg_text
     assert _screenshot(browser, "report-every-field-hostile.png").stat().st_size > 10_000
     shutil.copy(page, ARTIFACTS / "report-every-field-hostile.html")
+
+
+def test_costs_languages_and_top_hosts_render_in_the_browser(browser, run_b):
+    report = json.loads((run_b / "report" / "report.json").read_text(encoding="utf-8"))
+    page = run_b / "report" / "index.html"
+    seen = _open(browser, page)
+    _assert_nothing_ran(browser, seen, page)
+
+    def cells(table_id: str) -> list[list[str]]:
+        return browser.execute_script(
+            f"return [...document.querySelectorAll('#{table_id} tbody tr')]"
+            ".map(tr => [...tr.cells].map(td => td.innerText.trim()))")
+
+    for table_id in ("costs", "languages", "hosts-kept", "hosts-dropped"):
+        height = browser.execute_script(f"return document.getElementById('{table_id}').getBoundingClientRect().height")
+        assert height > 20, table_id   # drawn and visible, not an empty box
+    langs = [(c[0], int(c[1].replace(",", "")), c[4]) for c in cells("languages")]
+    assert langs == [(l["lang"], l["documents"], f"{l['tokens']:,}") for l in report["output"]["languages"]]
+    kept_hosts = [(c[0], int(c[1].replace(",", ""))) for c in cells("hosts-kept")]
+    assert kept_hosts == [(d["host"], d["kept"]) for d in report["output"]["domains"]["top_kept"]]
+    dropped_hosts = [(c[0], int(c[2].replace(",", ""))) for c in cells("hosts-dropped")]
+    assert dropped_hosts == [(d["host"], d["dropped"]) for d in report["output"]["domains"]["top_dropped"]]
+    assert dict(dropped_hosts)["evil.example"] >= 4   # the hostile WARC's pages, dropped by read, extract and quality
+    costs = cells("costs")
+    assert costs[-1][0] == "job total" and costs[-1][1] == f"{report['costs']['job_cpu_seconds']:,.2f}"
+    assert [c[0] for c in costs[:len(report["stages"])]] == [s["name"] for s in report["stages"]]
+    assert _screenshot(browser, "report-costs-languages-hosts.png").stat().st_size > 10_000

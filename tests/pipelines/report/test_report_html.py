@@ -27,9 +27,12 @@ def test_funnel_and_reasons_in_the_page_equal_report_json(run_b, parse_tables):
     funnel = next(t for t in tables if t["attrs"].get("id") == "funnel")
     rows = {attrs["data-stage"]: cells for attrs, cells in funnel["rows"] if "data-stage" in attrs}
     assert _count(rows["(input)"][1]) == report["input"]["records"]
+    assert _count(rows["(other records)"][1]) == report["input"]["other_records"] > 0
+    assert "request" in rows["(other records)"][0]
+    assert _count(rows["(pages)"][1]) == report["input"]["pages"] == report["stages"][0]["seen"]
     assert _count(rows["(documents)"][1]) == report["output"]["documents"]
     assert _count(rows["(tokens)"][1]) == report["output"]["tokens"]
-    assert list(rows)[1:-2] == [s["name"] for s in report["stages"]]
+    assert list(rows)[3:-2] == [s["name"] for s in report["stages"]]
     for stage in report["stages"]:
         name, seen, kept, dropped, errors, kept_share = rows[stage["name"]][:6]
         assert (_count(seen), _count(kept)) == (stage["seen"], stage["kept"])
@@ -50,6 +53,29 @@ def test_funnel_and_reasons_in_the_page_equal_report_json(run_b, parse_tables):
         for (kind, reason), cells in shown.items():
             assert cells[0] == reason and cells[1] == kind
             assert cells[3] == f"{expected[(kind, reason)] / stage['seen']:.1%}"
+
+
+@pytest.mark.e2e
+def test_costs_languages_and_hosts_in_the_page_equal_report_json(run_b, parse_tables):
+    report = json.loads((run_b / "report" / "report.json").read_text(encoding="utf-8"))
+    tables = {t["attrs"].get("id"): t for t in parse_tables((run_b / "report" / "index.html").read_text(encoding="utf-8"))}
+    costs = report["costs"]
+    shown = {attrs["data-cost"]: cells for attrs, cells in tables["costs"]["rows"] if "data-cost" in attrs}
+    assert {name: float(cells[1].replace(",", "")) for name, cells in shown.items()} == {
+        **{r["name"]: round(r["seconds"], 2) for r in costs["rows"]},
+        "(outside)": round(costs["unattributed_seconds"], 2), "(total)": round(costs["job_cpu_seconds"], 2)}
+    langs = {attrs["data-lang"]: cells for attrs, cells in tables["languages"]["rows"] if "data-lang" in attrs}
+    assert {lang: (_count(c[1]), _count(c[4])) for lang, c in langs.items()} == {
+        l["lang"]: (l["documents"], l["tokens"]) for l in report["output"]["languages"]}
+    assert sum(l["documents"] for l in report["output"]["languages"]) == report["output"]["documents"]
+    assert sum(l["tokens"] for l in report["output"]["languages"]) == report["output"]["tokens"]
+    for key in ("kept", "dropped"):
+        hosts = [(attrs["data-host"], _count(cells[1]), _count(cells[2]))
+                 for attrs, cells in tables[f"hosts-{key}"]["rows"] if "data-host" in attrs]
+        assert hosts == [(d["host"], d["kept"], d["dropped"]) for d in report["output"]["domains"][f"top_{key}"]]
+    top_kept = report["output"]["domains"]["top_kept"]
+    assert sum(d["kept"] for d in top_kept) <= report["output"]["documents"]
+    assert [d["kept"] for d in top_kept] == sorted((d["kept"] for d in top_kept), reverse=True)
 
 
 class _Markup(HTMLParser):

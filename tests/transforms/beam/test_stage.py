@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import re
+import time
 from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from tokenmill.transforms.beam import stage as stage_module
 from tokenmill.transforms.beam.ledger import Ledger
 from tokenmill.transforms.beam.stage import ApplyFilter
 from tokenmill.transforms.document import Document, Drop, DropReason, ErrorKind, ReadFailure
@@ -105,3 +109,42 @@ def test_read_failures_become_errors_with_their_offsets(tmp_path):
     assert stats["errors"] == {"truncated": 1}
     errors = [json.loads(line) for f in (tmp_path / "errors").glob("*.jsonl") for line in f.read_text().splitlines()]
     assert (errors[0]["source"], errors[0]["offset"], errors[0]["kind"]) == ("f.warc.gz", 1234, "truncated")
+
+
+def _burn(seconds: float) -> None:
+    started = time.thread_time()
+    while time.thread_time() - started < seconds:
+        pass
+
+
+class CostsCpu:
+    """A step that spends `seconds` of CPU on each document and keeps it."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __call__(self, doc: Document) -> Document:
+        _burn(self.seconds)
+        return doc
+
+
+def test_fused_stages_get_their_own_cost_and_progress_rate(tmp_path, monkeypatch, caplog):
+    # Two stages fused in one bundle used to log the same docs/s (documents over the bundle's wall time).
+    monkeypatch.setattr(stage_module, "PROGRESS_EVERY_S", 0.0)
+    ledger = Ledger(str(tmp_path), scrubber_of_bad)
+    docs = [Document(id=f"p{i}", text="x") for i in range(20)]
+    with caplog.at_level(logging.INFO, logger="tokenmill"):
+        with TestPipeline() as p:
+            (p | beam.Create(docs) | "Cheap" >> ApplyFilter("cheap", functools.partial(CostsCpu, 0.0), ledger)
+             | "Costly" >> ApplyFilter("costly", functools.partial(CostsCpu, 0.01), ledger))
+            ledger.write(p)
+    rates = {}
+    for record in caplog.records:
+        found = re.match(r"stage (\w+): (\d+) documents .* ([\d.]+) docs per CPU s", record.getMessage())
+        if found:
+            rates[found.group(1)] = float(found.group(3))
+    assert set(rates) == {"cheap", "costly"}
+    assert rates["costly"] < 150 and rates["cheap"] > 5 * rates["costly"]   # 0.01 CPU s a document: at most 100/s
+    stats = {s: json.loads((tmp_path / "stats" / f"{s}.json").read_text()) for s in ("cheap", "costly")}
+    assert 0.2 <= stats["costly"]["seconds"] < 2.0   # 20 documents x 0.01 CPU s, CPU time not wall time
+    assert stats["cheap"]["seconds"] < stats["costly"]["seconds"] / 5

@@ -11,10 +11,10 @@ import pytest
 import sentencepiece as spm
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from tokenmill.transforms.beam.tokenize import BottomK, TokenizeDocs
+from tokenmill.transforms.beam.tokenize import BottomK, TokenizeDocs, ValFloor
 from tokenmill.transforms.document import Document
 from tokenmill.transforms.token_shards import Manifest, read_shard
-from tokenmill.transforms.tokenize import TokenizeConfig, TokenizerError
+from tokenmill.transforms.tokenize import TokenizeConfig, TokenizerError, split_point
 
 WORDS = ("the declaration of human rights says that all people are born free and equal in dignity "
          "everyone has the right to life liberty and security of person no one shall be held in slavery").split()
@@ -105,6 +105,34 @@ def test_no_documents_write_no_tokenizer_and_no_manifest(tmp_path):
     _run([], tmp_path)
     assert not (tmp_path / "tokens" / "manifest.json").exists()
     assert not (tmp_path / "tokenizer" / "tokenizer.model").exists()
+
+
+def test_a_small_run_has_val_min_docs_validation_documents(tmp_path):
+    """30 documents at val_fraction 0.01: the 4 with the smallest split hashes make the val shard."""
+    cfg = TokenizeConfig(vocab_size=300, sample_docs=50, num_shards=2, val_fraction=0.01, val_min_docs=4)
+    docs = _docs(30, seed=2)
+    _run(docs, tmp_path, cfg)
+    manifest = _manifest(tmp_path)
+    (val,) = manifest.split("val")
+    shard = read_shard((tmp_path / "tokens" / val.path).read_bytes(), val)
+    by_point = sorted(docs, key=lambda d: (split_point(d.id, cfg), d.id))
+    assert shard.ids == sorted(d.id for d in by_point[:4]) and val.tokens > 0
+    assert sum(s.rows for s in manifest.split("train")) == 26
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_val_floor_is_the_same_however_the_input_is_split(parts):
+    cfg = TokenizeConfig(val_min_docs=3)
+    items = [(random.Random(i).getrandbits(20), f"id-{i}") for i in range(200)]
+    fn = ValFloor(cfg)
+    accs = []
+    for part in range(parts):
+        acc = fn.create_accumulator()
+        for item in items[part::parts]:
+            acc = fn.add_input(acc, item)
+        accs.append(acc)
+    assert fn.extract_output(fn.merge_accumulators(accs)) == sorted(items)[2]
+    assert fn.extract_output(fn.create_accumulator()) is None        # no documents: no floor
 
 
 @pytest.mark.parametrize("parts", [1, 2, 5])
