@@ -240,6 +240,9 @@ def extraction_calibration(generated: Path, backend: str, data: Path, repeats: i
         sets[label] = _html_pages([data / "warc" / n for n in names], 400)
     rows = []
     for label, pages in sets.items():
+        if not pages:
+            raise SystemExit(f"bench_scale: no HTML pages for the calibration's '{label}' row "
+                             f"(generated inputs are read from --out {generated.parent}; real ones from --data {data})")
         extract_main_text("<html><body><p>warm up</p></body></html>", "", cfg)
         started, chars = time.process_time(), 0
         for _ in range(repeats):
