@@ -171,7 +171,7 @@ def charge(name: str, started: float, extra: float = 0.0) -> None:
 
 class _Scrubbing(beam.DoFn):
     """Base for DoFns that scrub text on its way out; the scrubber is built once per worker.
-    Their CPU time, scrubber included, is charged to the `ledger` cost counter."""
+    Their CPU time, building the scrubber included, is charged to the `ledger` cost counter."""
 
     def __init__(self, make_scrubber: _SharedScrubber):
         self._make_scrubber = make_scrubber
@@ -180,7 +180,7 @@ class _Scrubbing(beam.DoFn):
         started = cpu_clock()
         self._holder = self._make_scrubber()   # held while this DoFn lives, so Shared keeps it
         self._scrub = self._holder.value
-        # Charged with the first element: a runner records metrics per bundle, not during setup.
+        # Charged inside the next bundle: a runner records metrics per bundle, not during setup.
         self._setup_seconds = cpu_clock() - started
 
     def process(self, element) -> Iterable:
@@ -189,6 +189,14 @@ class _Scrubbing(beam.DoFn):
         charge("ledger", started, self._setup_seconds)
         self._setup_seconds = 0.0
         return outputs
+
+    def finish_bundle(self) -> None:
+        # A writer whose bundle had no element (no errors, no rejects of a stage) still built the
+        # shared scrubber when it was the first to ask for it: seconds of Presidio and spaCy
+        # loading that used to go uncounted.
+        if self._setup_seconds:
+            charge("ledger", cpu_clock(), self._setup_seconds)
+            self._setup_seconds = 0.0
 
     def write(self, element) -> Iterable:
         raise NotImplementedError
