@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from tokenmill.pipelines.run_costs import total_cpu
-    cpu_started = total_cpu()   # first: the run's start-up cost (imports, config, graph) counts from here
+    # The run's start-up cost counts from the process's start (getrusage counts from there: 0) when
+    # this is the command line; from here when called in a process that did other work before.
+    cpu_started = 0.0 if argv is None else total_cpu()
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_logging()
     try:

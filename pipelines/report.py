@@ -17,9 +17,10 @@ Costs: each stage's `seconds` is CPU time measured inside its steps (stats.Stage
 dedup's steps after its shuffles and the tokenizer's training included; `costs` puts them beside
 the run's CPU time as the launcher measured it (getrusage, from `tokenmill run`'s start to the
 job's end), with the launcher's own phases measured as rows of their own (pipelines/run_costs.py:
-start-up, the runner's planning, the runner process in multi_processing mode). What no row
-measures (Beam's work inside the workers: building each bundle's operators, encoding between
-steps, shuffles, Beam's file writers) is shown as the remainder, never hidden.
+start-up, the runner's planning, the runner process in multi_processing mode) and worker processes'
+start-up measured by each worker (transforms/beam/worker_startup.py). What no row measures (Beam's
+work around the steps: its operators' set-up and per-element work, encoding between steps,
+shuffles, Beam's file writers; worker processes' shutdown) is shown as the remainder, never hidden.
 
 report.json carries everything the page shows (stage stats with samples, histograms and
 categories, token shards, the resolved config, a training curve once attached), so the page can
@@ -73,8 +74,10 @@ def _read_json(out_dir: str, *parts: str) -> dict | None:
 COST_UNIT = "CPU seconds"
 COST_HOW = ("CPU time of the threads running each stage's steps and bookkeeping (time.thread_time), "
             "helper processes (the isolated extractor) and the tokenizer's training threads included; "
-            "the job's total is the launcher's and its child processes' CPU time (getrusage) from the start of "
-            "`tokenmill run` to the job's end, and its start-up and the runner's planning are measured there too")
+            "the job's total is the `tokenmill run` process's CPU time and that of its child processes "
+            "(getrusage RUSAGE_SELF + RUSAGE_CHILDREN, user + system) from the process's start to the job's end, "
+            "read after the runner has stopped and reaped its worker processes, so theirs counts; the launcher's "
+            "start-up and planning are measured there too, and each worker process measures its own start-up")
 
 
 def stage_entry(stats: StageStats) -> dict:
@@ -110,13 +113,23 @@ LAUNCHER_ROWS = {
                 "building the graph"),
     "planning": ("runner: planning the job",
                  "pipeline.run() until the first stage runs: the graph to protos (every DoFn pickled), fusion"),
+    "operators": ("runner: building bundles' operators",
+                  "for every bundle run in the launcher (in_memory, multi_threading): unpickling its DoFns and "
+                  "building Beam's operators, before any DoFn's setup"),
     "runner": ("runner: launcher process during the stages",
                "the runner itself while its workers (child processes) ran the stages: scheduling, shuffle "
                "buffers, the data plane to and from the workers"),
 }
+# Cost counters that worker processes charge for themselves (transforms/beam/worker_startup.py).
+WORKER_ROWS = {
+    "worker_startup": ("workers: start-up before their first step",
+                       "each worker process (multi_processing, a cluster) until tokenmill's first step ran there: "
+                       "Python, Beam's SDK harness, unpickling the job's DoFns and importing their libraries"),
+}
 REMAINDER_LABEL = "not measured (the rest)"
-REMAINDER_DETAIL = ("not measured by any row: Beam's work inside the workers (building each bundle's operators, "
-                    "encoding between steps, shuffles, Beam's file writers), worker processes' start-up")
+REMAINDER_DETAIL = ("not measured by any row: Beam's work around the steps (its operators' set-up and per-element "
+                    "work, encoding between steps, shuffles, Beam's file writers; in worker processes also building "
+                    "bundles' operators), the worker processes' shutdown")
 
 
 def cost_label(row: dict) -> str:
@@ -135,8 +148,11 @@ def cost_section(stats: list[StageStats], tokenize: StageStats | None, run: dict
     rows = [{"name": s.stage, "seconds": round(s.seconds, 6), "kind": "stage"} for s in stats]
     steps = {"tokenize": tokenize.seconds} if tokenize is not None else {}
     steps.update(run.get("cost_counters") or {})
+    workers = {name: steps.pop(name) for name in list(steps) if name in WORKER_ROWS}
     rows += [{"name": name, "seconds": round(seconds, 6), "kind": "step", "detail": STEP_DETAILS.get(name, "")}
              for name, seconds in steps.items()]
+    rows += [{"name": name, "label": WORKER_ROWS[name][0], "seconds": round(seconds, 6), "kind": "worker",
+              "detail": WORKER_ROWS[name][1]} for name, seconds in workers.items()]
     rows += launcher_rows(run.get("launcher_costs"))
     attributed = sum(r["seconds"] for r in rows)
     costs = {"unit": COST_UNIT, "how": COST_HOW, "rows": rows, "attributed_seconds": round(attributed, 6),

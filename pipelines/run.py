@@ -28,6 +28,7 @@ from tokenmill.transforms.beam.read import ReadInputs
 from tokenmill.transforms.beam.stage import ApplyFilter
 from tokenmill.transforms.beam.staging import STAGING
 from tokenmill.transforms.beam.tokenize import TokenizeDocs
+from tokenmill.transforms.beam.worker_startup import LAUNCHER_PID
 from tokenmill.transforms.beam.write import WriteDocs
 from tokenmill.transforms.extract import ExtractStep
 from tokenmill.transforms.pii import make_scrubber
@@ -93,7 +94,7 @@ def cost_counters(result) -> dict[str, float] | None:
     """The `tokenmill.cost` counters of a finished job, in CPU seconds; None without metrics."""
     from apache_beam.metrics.metric import MetricsFilter
 
-    from tokenmill.transforms.beam.ledger import COST_NAMESPACE
+    from tokenmill.transforms.beam.worker_startup import COST_NAMESPACE
     try:
         counters = result.metrics().query(MetricsFilter().with_namespace(COST_NAMESPACE))["counters"]
     except Exception as err:  # a runner without metrics support: the report says so
@@ -183,6 +184,7 @@ def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOp
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.monotonic()
     pipeline = beam.Pipeline(options=options)
     stages = build_pipeline(pipeline, inputs, out_dir, cfg)
+    os.environ[LAUNCHER_PID] = str(os.getpid())   # worker processes inherit it: they charge their start-up, this one not
     before_run = total_cpu()
     with clock_stages() as clock:
         result = pipeline.run()

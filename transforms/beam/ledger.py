@@ -27,6 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from tokenmill.transforms.beam.stage import DROPPED, ERRORS, STATS, ErrorRow, Rejected, cpu_clock, in_global_window
+from tokenmill.transforms.beam.worker_startup import COST_NAMESPACE, charge_startup
 from tokenmill.transforms.document import Document
 from tokenmill.transforms.schemas import REJECTED_SCHEMA, rejected_row
 from tokenmill.transforms.stats import StageStats
@@ -158,15 +159,13 @@ class _SharedScrubber:
         return self._handle.acquire(lambda: _Holder(self._make()))
 
 
-COST_NAMESPACE = "tokenmill.cost"   # Beam counters of CPU microseconds spent outside the stages
-
-
 def charge(name: str, started: float, extra: float = 0.0) -> None:
     """Adds the CPU time since `started` (cpu_clock), plus `extra` seconds, to the counter
     `tokenmill.cost/<name>_cpu_us`. These writers run after the stats files are merged, so their
     cost travels as a Beam metric: the report shows it where the runner returns metrics
     (DirectRunner, portable runners)."""
     Metrics.counter(COST_NAMESPACE, f"{name}_cpu_us").inc(int((cpu_clock() - started + extra) * 1e6))
+    charge_startup()   # once per worker process (worker_startup.py)
 
 
 class _Scrubbing(beam.DoFn):
