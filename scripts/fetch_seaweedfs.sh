@@ -5,8 +5,8 @@
 #
 # `go install ...@version` is refused for this module (its go.mod has a replace directive), so the
 # module is downloaded from the Go module proxy and built inside its own directory, where the
-# replace applies. One package at a time (-p=1) at low priority: a 2-core machine stays usable;
-# measured 22 min there while a benchmark ran, about 230 MB of binary.
+# replace applies. At low priority, so that a shared machine stays usable; measured 22 min with
+# GOFLAGS=-p=1 on 2 cores while a benchmark ran; about 230 MB of binary.
 # The module needs Go >= 1.26.6: an older go (>= 1.21, e.g. Debian's golang-go) fetches that
 # toolchain from the module proxy itself (GOTOOLCHAIN=auto, the default).
 # Environment: TOKENMILL_CACHE (default ~/.cache/tokenmill), GOFLAGS (added to).
@@ -31,7 +31,7 @@ dir=$(go mod download -json "$MODULE@$SEAWEEDFS_VERSION" | sed -n 's/^\t"Dir": "
 [ -d "$dir" ] || { echo "scripts/fetch_seaweedfs.sh: could not download $MODULE@$SEAWEEDFS_VERSION" >&2; exit 1; }
 mkdir -p "$(dirname "$BIN")"
 started=$(date +%s)
-(cd "$dir" && GOFLAGS="${GOFLAGS:-} -p=1 -buildvcs=false" nice -n 19 go build -trimpath -o "$BIN.part" ./weed)
+(cd "$dir" && GOFLAGS="${GOFLAGS:-} -buildvcs=false" nice -n 19 go build -trimpath -o "$BIN.part" ./weed)
 mv "$BIN.part" "$BIN"
 echo "scripts/fetch_seaweedfs.sh: built weed in $(( $(date +%s) - started )) s" >&2
 echo "$BIN"
