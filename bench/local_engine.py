@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,24 +26,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from ports import free_ports  # noqa: E402  (bench/ and tests/ start the same servers)
+
 SCRIPT = ROOT / "scripts" / "local_cluster.sh"
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / 2**20
 SAMPLE_EVERY_S = 0.5
 PORT_NAMES = ("FLINK_REST_PORT", "FLINK_RPC_PORT", "SPARK_MASTER_PORT", "SPARK_UI_PORT", "SPARK_WORKER_UI_PORT",
               "JOB_PORT", "ARTIFACT_PORT", "EXPANSION_PORT", "POOL_PORT")
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct loopback ports that are free now (held together while chosen, so distinct)."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _stat(pid_dir: Path) -> list[str] | None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from ports import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 FETCH = REPO / "scripts" / "fetch_seaweedfs.sh"
@@ -42,17 +42,6 @@ def weed_binary() -> Path:
     pytest.skip(message)
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 class S3Server:
     """`weed server -s3` on loopback; `endpoint` is its S3 URL, `client()` a boto3 client for it."""
 
@@ -62,7 +51,7 @@ class S3Server:
         config.write_text(json.dumps({"identities": [{
             "name": "tokenmill", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-        ports = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS))))
+        ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS))))
         self.endpoint = f"http://127.0.0.1:{ports['s3.port']}"
         args = [str(binary), "server", f"-dir={workdir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-filer", "-s3",
                 f"-s3.config={config}", "-volume.max=2", "-master.volumeSizeLimitMB=64", "-volume.preStopSeconds=0",
