@@ -5,8 +5,9 @@
 #
 # `go install ...@version` is refused for this module (its go.mod has a replace directive), so the
 # module is downloaded from the Go module proxy and built inside its own directory, where the
-# replace applies. At low priority, so that a shared machine stays usable; measured 22 min with
-# GOFLAGS=-p=1 on 2 cores while a benchmark ran; about 230 MB of binary.
+# replace applies. At low priority, so that a shared machine stays usable. Measured on 2 cores:
+# 238 s with Go's default parallelism and an empty build cache (modules already downloaded),
+# 22 min with GOFLAGS=-p=1 while a benchmark ran; about 230 MB of binary.
 # The module needs Go >= 1.26.6: an older go (>= 1.21, e.g. Debian's golang-go) fetches that
 # toolchain from the module proxy itself (GOTOOLCHAIN=auto, the default).
 # Environment: TOKENMILL_CACHE (default ~/.cache/tokenmill), GOFLAGS (added to).

@@ -29,6 +29,6 @@ for engine in flink spark; do
   PYTHON="$PWD/.venv/bin/python" bash scripts/local_cluster.sh "$engine" fetch
 done
 # SeaweedFS's weed for the s3:// test: built once from the Go module proxy (installs Go when root;
-# 22 min one package at a time on 2 busy cores), then cached. A failed build leaves the test to fail under CI=true.
+# about 4 min on 2 cores), then cached. A failed build leaves the test to fail under CI=true.
 bash scripts/fetch_seaweedfs.sh >/dev/null || echo "scripts/test.sh: no weed binary; the s3:// inspect test will skip (fail under CI=true)" >&2
 exec .venv/bin/python -m pytest "$@"
