@@ -62,6 +62,8 @@ def session_rss_mb(parts: dict[str, int]) -> tuple[dict[str, float], float, int]
     """
     by_session = {sid: name for name, sid in parts.items()}
     rss, largest, count = dict.fromkeys(parts, 0.0), 0.0, 0
+    if not parts:   # a DirectRunner run: no cluster, so no need to read /proc every sample
+        return rss, largest, count
     for pid_dir in Path("/proc").glob("[0-9]*"):
         fields = _stat(pid_dir)
         if not fields or int(fields[3]) not in by_session:
@@ -77,12 +79,10 @@ def session_rss_mb(parts: dict[str, int]) -> tuple[dict[str, float], float, int]
 
 def _children() -> dict[int, list[int]]:
     tree: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):   # the process ended while we looked
-            continue
-        tree.setdefault(ppid, []).append(int(stat.parent.name))
+    for pid_dir in Path("/proc").glob("[0-9]*"):
+        fields = _stat(pid_dir)
+        if fields:
+            tree.setdefault(int(fields[1]), []).append(int(pid_dir.name))
     return tree
 
 
