@@ -15,8 +15,6 @@ figure never comes from a wrong run. The machine is shared and noisy: compare th
 from __future__ import annotations
 
 import argparse
-import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,47 +25,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table  # noqa: E402  (bench/ is not a package)
+from local_engine import LocalCluster, children_cpu_s, session_cpu_s  # noqa: E402
 from run_outputs import outputs  # noqa: E402
 
-SCRIPT = ROOT / "scripts" / "local_cluster.sh"
 TOKENMILL = Path(sys.executable).parent / "tokenmill"
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _session_cpu(sessions: set[int]) -> float:
-    """CPU seconds of the live processes in these sessions, with their ended children's."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) in sessions:   # fields after "pid (comm)": state ppid pgrp session ... utime(11) stime cutime cstime
-            total += sum(int(f) for f in fields[11:15])
-    return total / TICKS
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _run(args, out: Path, flags: list[str], sessions: set[int]) -> tuple[float, float]:
     argv = [str(TOKENMILL), "run", "--input", *args.input, "--output", str(out), "--config", args.config,
             "--set", "output.keep_rejected=true", *flags]
-    cpu0, engine0, t0 = _children_cpu(), _session_cpu(sessions), time.monotonic()
+    cpu0, engine0, t0 = children_cpu_s(), session_cpu_s(sessions), time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True)
     wall = time.monotonic() - t0
     if proc.returncode:
         raise SystemExit(f"bench_engines: {' '.join(argv)} failed:\n{proc.stderr[-3000:]}")
-    return wall, _children_cpu() - cpu0 + _session_cpu(sessions) - engine0
-
-
-def _engine(name: str, env: dict, run_dir: Path):
-    up = subprocess.run(["bash", str(SCRIPT), name, "up"], env=env, capture_output=True, text=True)
-    if up.returncode:
-        raise SystemExit(f"bench_engines: '{name} up' failed:\n{up.stderr[-3000:]}")
-    return {int(p.read_text()) for p in (run_dir / "pids").glob("*.pid")}
+    return wall, children_cpu_s() - cpu0 + session_cpu_s(sessions) - engine0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,15 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.append({"runner": "DirectRunner", "wall_s": wall, "cpu_s": cpu, "wall/direct": 1.0, "cpu/direct": 1.0,
                  "same output": "-"})
     for name in args.engines:
-        run_dir = work / f"{name}-cluster"
-        env = {**os.environ, "TOKENMILL_CLUSTER_DIR": str(run_dir), "PYTHON": sys.executable}
-        try:
-            sessions = _engine(name, env, run_dir)
-            flags = ["--runner=PortableRunner", "--job_endpoint=localhost:8099", "--environment_type=EXTERNAL",
-                     "--environment_config=localhost:50000"]
-            w, c = _run(args, work / name, flags, sessions)
-        finally:
-            subprocess.run(["bash", str(SCRIPT), name, "down"], env=env, capture_output=True)
+        with LocalCluster(name, work / f"{name}-cluster") as cluster:
+            w, c = _run(args, work / name, cluster.flags, set(cluster.parts.values()))
         rows.append({"runner": f"{name} (local cluster)", "wall_s": w, "cpu_s": c, "wall/direct": w / wall,
                      "cpu/direct": c / cpu, "same output": str(outputs(work / name) == reference)})
     print_table(f"tokenmill run --config {args.config} on {' '.join(args.input)}: wall and CPU seconds per runner",

@@ -43,8 +43,14 @@ class _MeasureShuffle(beam.DoFn):
         self._name = name
 
     def setup(self) -> None:
+        import uuid
+
         from apache_beam.coders import FastPrimitivesCoder   # this class is pickled by value from __main__
         self._coder = FastPrimitivesCoder()
+        # A counter of its own per instance, summed by the probe: a step after a Flatten (the
+        # inputs of a CoGroupByKey) is copied into each input's fused stage, and Flink keeps one
+        # copy's value of a counter that several stages report under one name.
+        self._counter = f"{self._name}#{uuid.uuid4().hex[:12]}"
 
     def start_bundle(self) -> None:
         self._bytes = self._count = 0
@@ -56,8 +62,8 @@ class _MeasureShuffle(beam.DoFn):
 
     def finish_bundle(self) -> None:
         from apache_beam.metrics import Metrics
-        Metrics.counter("shuffle_bytes", self._name).inc(self._bytes)
-        Metrics.counter("shuffle_bytes.elements", self._name).inc(self._count)
+        Metrics.counter("shuffle_bytes", self._counter).inc(self._bytes)
+        Metrics.counter("shuffle_bytes.elements", self._counter).inc(self._count)
 
 
 class _Probe:
@@ -97,8 +103,11 @@ class _Probe:
             counters = result.metrics().query(MetricsFilter())["counters"]
             for c in counters:
                 if c.key.metric.namespace in (NAMESPACE, NAMESPACE + ".elements"):
-                    entry = probe.shuffle.setdefault(c.key.metric.name, {"bytes": 0, "elements": 0})
-                    entry["bytes" if c.key.metric.namespace == NAMESPACE else "elements"] += c.committed or 0
+                    name = c.key.metric.name.rsplit("#", 1)[0]   # one counter per DoFn instance
+                    entry = probe.shuffle.setdefault(name, {"bytes": 0, "elements": 0})
+                    # the PortableRunner (Flink) may report a counter as attempted only
+                    value = c.committed or c.attempted or 0
+                    entry["bytes" if c.key.metric.namespace == NAMESPACE else "elements"] += value
             return result
 
         beam.Pipeline.apply, beam.Pipeline.run = apply, run

@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tokenmill.pipelines.run_costs import total_cpu
+    # The run's start-up cost counts from the process's start (getrusage counts from there: 0) when
+    # this is the command line; from here when called in a process that did other work before.
+    cpu_started = 0.0 if argv is None else total_cpu()
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_logging()
     try:
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command != "run" and rest:
             raise UsageError(f"unrecognized arguments: {' '.join(rest)}")
         if args.command == "run":
-            return _cmd_run(args, rest)
+            return _cmd_run(args, rest, cpu_started)
         if args.command == "report":
             from tokenmill.pipelines.report_cli import report_command
             return report_command(args)
@@ -204,7 +208,7 @@ def _cmd_config(args) -> int:
     return 0
 
 
-def _cmd_run(args, beam_args: list[str]) -> int:
+def _cmd_run(args, beam_args: list[str], cpu_started: float | None = None) -> int:
     cfg = _load_config(args)
     options = beam_options(beam_args)
     if args.detach and (options.get_all_options().get("environment_type") or "").upper() == "LOOPBACK":
@@ -215,7 +219,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     check_output(args.output)
     check_inputs(args.input, cfg.input, args.output)
     with stop_on_signals(), _claim(args, options) as claim:   # nothing in OUT is touched before the claim
-        return _run_claimed(args, cfg, options, claim)
+        return _run_claimed(args, cfg, options, claim, cpu_started)
 
 
 def _claim(args, options):
@@ -228,7 +232,7 @@ def _claim(args, options):
         raise UsageError(f"--output {args.output}: cannot claim it ({type(err).__name__}: {err})") from None
 
 
-def _run_claimed(args, cfg, options, claim) -> int:
+def _run_claimed(args, cfg, options, claim, cpu_started: float | None = None) -> int:
     from tokenmill.pipelines.report import write_pending
     from tokenmill.pipelines.report_cli import finish_report
     from tokenmill.pipelines.run import run_job
@@ -236,7 +240,7 @@ def _run_claimed(args, cfg, options, claim) -> int:
 
     print(f"tokenmill: running on {', '.join(args.input)} -> {args.output}", file=sys.stderr)
     try:
-        result = run_job(args.input, args.output, cfg, options, wait=not args.detach)
+        result = run_job(args.input, args.output, cfg, options, wait=not args.detach, cpu_started=cpu_started)
     except ConfigError as err:   # found while running, e.g. a vocabulary the data cannot support
         raise UsageError(str(err)) from None
     finally:   # Beam's warnings that the console does not show, and everything else, in OUT/logs/run.log
@@ -257,7 +261,7 @@ def _run_facts(args, result) -> dict:
         "started": result.started, "finished": result.finished,
         "seconds": None if args.detach else round(result.seconds, 2),
         "cpu_seconds": None if result.cpu_seconds is None else round(result.cpu_seconds, 2),
-        "cost_counters": result.cost_counters,
+        "launcher_costs": result.launcher_costs, "cost_counters": result.cost_counters,
         "runner": result.runner, "config": args.config, "overrides": args.overrides,
         "config_sha256": _sha256_of(args.output, "config.resolved.yaml"), "version": _version(),
         "versions": versions(),

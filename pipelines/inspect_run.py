@@ -6,6 +6,10 @@ with its reason, detail and signals, when `output.keep_rejected` was on), `error
 letter) and `stats/` (the report's per-reason samples, the only drops a run without rejects
 keeps). Everything is read through Beam's FileSystems, so OUT may be local, gs:// or s3://; only
 the columns needed to find a document are read until it is found (`url`/`id`, or `reason`).
+FileSystems gets pipeline options even when no flag is given: without them Beam's S3 filesystem
+refuses to start ("Must provide one of client or options"), so s3:// never worked before. The S3
+flags are Beam's own (the same names `tokenmill run` passes on); without them boto3's usual
+environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, ~/.aws) applies.
 
 Text is shown scrubbed: rejected texts and samples were scrubbed by the run's ledger, and docs/
 by its PII stage, but only when the run had PII scrubbing on; so every text, URL and detail shown
@@ -37,13 +41,58 @@ def add_inspect_parser(sub) -> None:
     which.add_argument("--id", help="the document's id (docs/, rejected/ and errors/ carry it)")
     which.add_argument("--reason", help="a drop reason (e.g. lang_not_allowed) or error kind (e.g. timeout)")
     p.add_argument("-n", type=int, default=5, metavar="N", help="how many documents --reason shows (default 5)")
+    s3 = p.add_argument_group(
+        "s3:// storage", "Beam's S3 options, as 'tokenmill run' takes them. Without them boto3's environment "
+        "applies: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (or ~/.aws). Reading "
+        "s3:// needs boto3: pip install 'tokenmill[s3]'. gs:// uses Google's default credentials.")
+    for flag, meta, text in S3_FLAGS:
+        s3.add_argument(f"--{flag}", metavar=meta, help=text)
+
+
+# Beam's S3Options names (apache_beam.options.pipeline_options), so one set of flags serves run and inspect.
+S3_FLAGS = (
+    ("s3_endpoint_url", "URL", "an S3-compatible endpoint, e.g. http://127.0.0.1:8333 (default: AWS)"),
+    ("s3_region_name", "REGION", "the bucket's region"),
+    ("s3_access_key_id", "KEY", "the access key id (an environment variable keeps it out of `ps`)"),
+    ("s3_secret_access_key", "SECRET", "the secret key (an environment variable keeps it out of `ps`)"),
+    ("s3_session_token", "TOKEN", "a temporary session token"),
+)
+# What each remote scheme imports, and the install that brings it (Beam registers the S3 filesystem
+# even without boto3 and then fails with a bare AssertionError).
+SCHEME_NEEDS = {"s3": ("boto3", "pip install 'tokenmill[s3]'"),
+                "gs": ("google.cloud.storage", "pip install 'apache-beam[gcp]==2.62.0'")}
+
+
+def storage_options(args: argparse.Namespace):
+    """Beam PipelineOptions carrying the S3 flags given (none given: boto3's own environment)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+    return PipelineOptions([f"--{flag}={getattr(args, flag)}" for flag, _, _ in S3_FLAGS
+                            if getattr(args, flag, None) is not None])
+
+
+def check_scheme(out_dir: str) -> None:
+    """A clear line when OUT's scheme needs a library that is not installed."""
+    import importlib.util
+
+    from tokenmill.pipelines.cli import UsageError
+    scheme = out_dir.split("://", 1)[0] if "://" in out_dir else ""
+    if scheme in SCHEME_NEEDS:
+        module, install = SCHEME_NEEDS[scheme]
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:   # a missing parent package (google.cloud)
+            found = False
+        if not found:
+            raise UsageError(f"reading {scheme}:// needs {module}: {install}")
 
 
 class RunOutputs:
     """Read access to one run's output directory through Beam's FileSystems."""
 
-    def __init__(self, out_dir: str):
+    def __init__(self, out_dir: str, options=None):
         from apache_beam.io.filesystems import FileSystems
+        from apache_beam.options.pipeline_options import PipelineOptions
+        FileSystems.set_options(options or PipelineOptions([]))
         self.fs, self.out_dir = FileSystems, out_dir.rstrip("/")
         self.report = self._json("report", "report.json")
         self.stage_names = [s["name"] for s in self.report["stages"]] if self.report else self._stats_stages()
@@ -317,14 +366,24 @@ def inspect_reason(run: RunOutputs, out: Printer, reason: str, n: int) -> int:
 
 
 def inspect_command(args: argparse.Namespace) -> int:
+    from apache_beam.io.filesystem import BeamIOError
+
     from tokenmill.pipelines.cli import UsageError
 
     if args.n < 1:
         raise UsageError("-n must be at least 1")
-    run = RunOutputs(args.dir)
-    if not run.stage_names:
-        raise UsageError(f"{args.dir}: no report/report.json or stats/ (is it a tokenmill run's output directory?)")
-    out = Printer()
-    if args.reason:
-        return inspect_reason(run, out, args.reason, args.n)
-    return inspect_document(run, out, "url" if args.url else "id", args.url or args.id)
+    check_scheme(args.dir)
+    try:
+        run = RunOutputs(args.dir, storage_options(args))
+        if not run.stage_names:
+            raise UsageError(f"{args.dir}: no report/report.json or stats/ (is it a tokenmill run's output "
+                             "directory?)")
+        out = Printer()
+        if args.reason:
+            return inspect_reason(run, out, args.reason, args.n)
+        return inspect_document(run, out, "url" if args.url else "id", args.url or args.id)
+    except BeamIOError as err:   # an unreachable endpoint, bad credentials, no such bucket: one line
+        details = getattr(err, "exception_details", None) or {}
+        first = next(iter(details.items()), None)
+        raise UsageError(f"cannot read {first[0]}: {first[1]}" if first else f"cannot read {args.dir}: {err}") \
+            from None

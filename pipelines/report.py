@@ -15,8 +15,12 @@ enter the read stage. `records == pages + other_records` and the first stage see
 
 Costs: each stage's `seconds` is CPU time measured inside its steps (stats.StageStats.seconds),
 dedup's steps after its shuffles and the tokenizer's training included; `costs` puts them beside
-the job's CPU time as the launcher measured it, and names the rest (the runner's own work:
-shuffles, encoding between steps, the Parquet and JSON writers) instead of hiding it.
+the run's CPU time as the launcher measured it (getrusage, from `tokenmill run`'s start to the
+job's end), with the launcher's own phases measured as rows of their own (pipelines/run_costs.py:
+start-up, the runner's planning, the runner process in multi_processing mode) and worker processes'
+start-up measured by each worker (transforms/beam/worker_startup.py). What no row measures (Beam's
+work around the steps: its operators' set-up and per-element work, encoding between steps,
+shuffles, Beam's file writers; worker processes' shutdown) is shown as the remainder, never hidden.
 
 report.json carries everything the page shows (stage stats with samples, histograms and
 categories, token shards, the resolved config, a training curve once attached), so the page can
@@ -70,7 +74,10 @@ def _read_json(out_dir: str, *parts: str) -> dict | None:
 COST_UNIT = "CPU seconds"
 COST_HOW = ("CPU time of the threads running each stage's steps and bookkeeping (time.thread_time), "
             "helper processes (the isolated extractor) and the tokenizer's training threads included; "
-            "the job's total is this process's and its child processes' CPU time (getrusage) while the job ran")
+            "the job's total is the `tokenmill run` process's CPU time and that of its child processes "
+            "(getrusage RUSAGE_SELF + RUSAGE_CHILDREN, user + system) from the process's start to the job's end, "
+            "read after the runner has stopped and reaped its worker processes, so theirs counts; the launcher's "
+            "start-up and planning are measured there too, and each worker process measures its own start-up")
 
 
 def stage_entry(stats: StageStats) -> dict:
@@ -96,18 +103,57 @@ def input_section(first: StageStats, inputs: list[str]) -> dict:
 STEP_DETAILS = {
     "tokenize": "training the tokenizer, encoding, writing shards",
     "write_docs": "making the rows of docs/ (the Parquet writer itself counts as the runner's)",
-    "ledger": "merging stats; scrubbing and writing samples, rejects and errors",
+    "ledger": "building the PII scrubber once per worker; merging stats; scrubbing and writing samples, "
+              "rejects and errors",
 }
+# The launcher's phases (run_costs.LauncherCosts): name -> (label, what it includes).
+LAUNCHER_ROWS = {
+    "startup": ("start-up: imports, config and graph",
+                "the launcher before pipeline.run(): importing Beam and tokenmill, config, input checks, "
+                "building the graph"),
+    "planning": ("runner: planning the job",
+                 "pipeline.run() until the first stage runs: the graph to protos (every DoFn pickled), fusion"),
+    "operators": ("runner: building bundles' operators",
+                  "for every bundle run in the launcher (in_memory, multi_threading): unpickling its DoFns and "
+                  "building Beam's operators, before any DoFn's setup"),
+    "runner": ("runner: launcher process during the stages",
+               "the runner itself while its workers (child processes) ran the stages: scheduling, shuffle "
+               "buffers, the data plane to and from the workers"),
+}
+# Cost counters that worker processes charge for themselves (transforms/beam/worker_startup.py).
+WORKER_ROWS = {
+    "worker_startup": ("workers: start-up before their first step",
+                       "each worker process (multi_processing, a cluster) until tokenmill's first step ran there: "
+                       "Python, Beam's SDK harness, unpickling the job's DoFns and importing their libraries"),
+}
+REMAINDER_LABEL = "not measured (the rest)"
+REMAINDER_DETAIL = ("not measured by any row: Beam's work around the steps (its operators' set-up and per-element "
+                    "work, encoding between steps, shuffles, Beam's file writers; in worker processes also building "
+                    "bundles' operators), the worker processes' shutdown")
+
+
+def cost_label(row: dict) -> str:
+    """A cost row's name as shown (reports from before labels: stage name, or `name (not a stage)`)."""
+    return row.get("label") or (row["name"] if row["kind"] == "stage" else f"{row['name']} (not a stage)")
+
+
+def launcher_rows(launcher: dict | None) -> list[dict]:
+    return [{"name": name, "label": LAUNCHER_ROWS[name][0], "seconds": round(seconds, 6), "kind": "launcher",
+             "detail": LAUNCHER_ROWS[name][1]} for name, seconds in (launcher or {}).items() if name in LAUNCHER_ROWS]
 
 
 def cost_section(stats: list[StageStats], tokenize: StageStats | None, run: dict) -> dict:
-    """Stage costs beside the job's CPU time; `unattributed` is what ran outside tokenmill's steps."""
+    """Stage costs beside the job's CPU time; `unattributed` is what no row measured."""
     job_cpu = run.get("cpu_seconds")
     rows = [{"name": s.stage, "seconds": round(s.seconds, 6), "kind": "stage"} for s in stats]
     steps = {"tokenize": tokenize.seconds} if tokenize is not None else {}
     steps.update(run.get("cost_counters") or {})
+    workers = {name: steps.pop(name) for name in list(steps) if name in WORKER_ROWS}
     rows += [{"name": name, "seconds": round(seconds, 6), "kind": "step", "detail": STEP_DETAILS.get(name, "")}
              for name, seconds in steps.items()]
+    rows += [{"name": name, "label": WORKER_ROWS[name][0], "seconds": round(seconds, 6), "kind": "worker",
+              "detail": WORKER_ROWS[name][1]} for name, seconds in workers.items()]
+    rows += launcher_rows(run.get("launcher_costs"))
     attributed = sum(r["seconds"] for r in rows)
     costs = {"unit": COST_UNIT, "how": COST_HOW, "rows": rows, "attributed_seconds": round(attributed, 6),
              "job_cpu_seconds": round(job_cpu, 3) if job_cpu is not None else None}

@@ -25,8 +25,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tokenmill.pipelines.report import (PENDING, attach_training, build_report, invariant_problems, load_report,
-                                        read_pending, write_report)
+from tokenmill.pipelines.report import (PENDING, REMAINDER_DETAIL, REMAINDER_LABEL, attach_training, build_report, cost_label,
+                                        invariant_problems, load_report, read_pending, write_report)
 from tokenmill.pipelines.run_lock import finish, status_line
 
 
@@ -63,10 +63,9 @@ def stages_table(report: dict) -> Table:
              end_section=i + 1 == len(stages))
     for row in costs.get("rows", []):
         if row.get("kind") != "stage":
-            _row(table, f"{row['name']} (not a stage)", "", "", "", "", "", _seconds(row["seconds"]), "")
+            _row(table, cost_label(row), "", "", "", "", "", _seconds(row["seconds"]), "")
     if costs.get("job_cpu_seconds") is not None:
-        _row(table, "outside the steps (runner: shuffles, coding; writers)", "", "", "", "", "",
-             _seconds(costs["unattributed_seconds"]), "")
+        _row(table, REMAINDER_LABEL, "", "", "", "", "", _seconds(costs["unattributed_seconds"]), "")
         _row(table, "job total", "", "", "", "", "", _seconds(costs["job_cpu_seconds"]), "", style="bold")
     return table
 
@@ -78,8 +77,9 @@ def cost_note(report: dict) -> str:
         return "time: wall seconds inside each stage's steps (a report from before costs were measured)"
     note = f"time: {costs['unit']}, {costs['how']}"
     if costs.get("job_cpu_seconds"):
-        note += (f". The steps account for {costs['attributed_seconds']:,.2f} of the job's "
-                 f"{costs['job_cpu_seconds']:,.2f} CPU s ({costs['attributed_share']:.1%})")
+        note += (f". The measured rows account for {costs['attributed_seconds']:,.2f} of the job's "
+                 f"{costs['job_cpu_seconds']:,.2f} CPU s ({costs['attributed_share']:.1%}); the rest: "
+                 f"{REMAINDER_DETAIL}")
     else:
         note += ". The job's total CPU time was not measured (it ran outside this process)"
     return note + "."

@@ -21,7 +21,7 @@ import re
 from html import escape
 
 from tokenmill.pipelines import report_plots as plots
-from tokenmill.pipelines.report import invariant_problems
+from tokenmill.pipelines.report import REMAINDER_DETAIL, REMAINDER_LABEL, cost_label, invariant_problems
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 SNIPPET_CHARS = 160
@@ -164,17 +164,16 @@ def _cost_section(report: dict) -> str:
     if not costs:
         return ""
     job = costs.get("job_cpu_seconds")
-    rows = [_row([r["name"] + ("" if r["kind"] == "stage" else " (not a stage)"), f"{r['seconds']:,.2f}",
+    rows = [_row([cost_label(r), f"{r['seconds']:,.2f}",
                   _share(r["seconds"], job) if job else "-", r.get("detail", "")],
                  f"data-cost='{e(r['name'])}'", text_cols=(0, 3)) for r in costs["rows"]]
     if job is not None:
-        rows.append(_row(["outside the steps", f"{costs['unattributed_seconds']:,.2f}",
-                          _share(costs["unattributed_seconds"], job),
-                          "the runner's own work: shuffles, encoding between steps, Beam's file writers"],
+        rows.append(_row([REMAINDER_LABEL, f"{costs['unattributed_seconds']:,.2f}",
+                          _share(costs["unattributed_seconds"], job), REMAINDER_DETAIL],
                          "data-cost='(outside)'", text_cols=(0, 3)))
         rows.append(_row(["job total", f"{job:,.2f}", "100.0%", ""], "class='total' data-cost='(total)'",
                          text_cols=(0, 3)))
-        note = (f"The steps account for {costs['attributed_seconds']:,.2f} of the job's {job:,.2f} CPU seconds "
+        note = (f"The measured rows account for {costs['attributed_seconds']:,.2f} of the job's {job:,.2f} CPU seconds "
                 f"({costs['attributed_share']:.1%}).")
     else:
         note = "The job's total CPU time was not measured: the job ran outside the launching process."

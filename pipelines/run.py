@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import resource
 import time
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tokenmill.pipelines.config import RunConfig, resolved_yaml
+from tokenmill.pipelines.run_costs import clock_stages, launcher_costs, total_cpu
 from tokenmill.pipelines.runner_fixes import avoid_fn_api_runner_flush_race
 from tokenmill.pipelines.stages import STAGES
 from tokenmill.transforms.beam.ledger import Ledger
@@ -28,6 +28,7 @@ from tokenmill.transforms.beam.read import ReadInputs
 from tokenmill.transforms.beam.stage import ApplyFilter
 from tokenmill.transforms.beam.staging import STAGING
 from tokenmill.transforms.beam.tokenize import TokenizeDocs
+from tokenmill.transforms.beam.worker_startup import LAUNCHER_PID
 from tokenmill.transforms.beam.write import WriteDocs
 from tokenmill.transforms.extract import ExtractStep
 from tokenmill.transforms.pii import make_scrubber
@@ -78,8 +79,12 @@ class RunResult:
     started: str
     finished: str
     cpu_seconds: float | None = None
-    """CPU seconds (user + system) of this process and its reaped child processes while the job
-    ran; None when the job ran elsewhere (a cluster, detached) and this process saw none of it."""
+    """CPU seconds (user + system) of this process and its reaped child processes from the
+    launcher's start to the job's end; None when the job ran elsewhere (a cluster, detached) and
+    this process saw none of it."""
+    launcher_costs: dict[str, float] | None = None
+    """The part of cpu_seconds spent outside the steps, by phase (run_costs.LauncherCosts):
+    `startup`, and with the local FnApiRunner `planning` (and `runner` in multi_processing)."""
     cost_counters: dict[str, float] | None = None
     """CPU seconds of the work outside the stages (`ledger`, `write_docs`) from the runner's
     metrics (ledger.charge); None when the runner returned no metrics."""
@@ -89,7 +94,7 @@ def cost_counters(result) -> dict[str, float] | None:
     """The `tokenmill.cost` counters of a finished job, in CPU seconds; None without metrics."""
     from apache_beam.metrics.metric import MetricsFilter
 
-    from tokenmill.transforms.beam.ledger import COST_NAMESPACE
+    from tokenmill.transforms.beam.worker_startup import COST_NAMESPACE
     try:
         counters = result.metrics().query(MetricsFilter().with_namespace(COST_NAMESPACE))["counters"]
     except Exception as err:  # a runner without metrics support: the report says so
@@ -103,12 +108,6 @@ def cost_counters(result) -> dict[str, float] | None:
 
 
 LOCAL_RUNNERS = {"directrunner", "fnapirunner", "switchingdirectrunner", "bundlebasedirectrunner"}
-
-
-def _process_cpu() -> float:
-    """CPU seconds of this process and of its children that have exited and been waited for."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def runs_locally(options: PipelineOptions) -> bool:
@@ -162,13 +161,20 @@ def _wait_or_cancel(result, out_dir: str) -> None:
         raise
 
 
+def workers_in_subprocesses(options: PipelineOptions) -> bool:
+    """The DirectRunner's multi_processing mode: its workers are child processes of this one."""
+    return (options.get_all_options().get("direct_running_mode") or "") == "multi_processing"
+
+
 def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOptions,
-            wait: bool = True) -> RunResult:
+            wait: bool = True, cpu_started: float | None = None) -> RunResult:
     """Runs the job and writes config.resolved.yaml; the caller builds the report.
 
     With `wait=False` it returns once the runner has accepted the job (a Dataflow Flex Template
-    launch must return within minutes); `finished` is then empty.
+    launch must return within minutes); `finished` is then empty. `cpu_started`: total_cpu()
+    when the launcher started (`tokenmill run` reads it first thing), so that its start-up counts.
     """
+    cpu_started = total_cpu() if cpu_started is None else cpu_started
     inputs, out_dir = [absolute_path(p) for p in inputs], absolute_path(out_dir)
     clear_outputs(out_dir)
     if not FileSystems.exists(out_dir):
@@ -178,13 +184,17 @@ def run_job(inputs: list[str], out_dir: str, cfg: RunConfig, options: PipelineOp
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.monotonic()
     pipeline = beam.Pipeline(options=options)
     stages = build_pipeline(pipeline, inputs, out_dir, cfg)
-    cpu0 = _process_cpu()
-    result = pipeline.run()
-    if wait:
-        _wait_or_cancel(result, out_dir)
-        remove_staging(out_dir)
-    cpu = _process_cpu() - cpu0 if wait and runs_locally(options) else None
+    os.environ[LAUNCHER_PID] = str(os.getpid())   # worker processes inherit it: they charge their start-up, this one not
+    before_run = total_cpu()
+    with clock_stages() as clock:
+        result = pipeline.run()
+        if wait:
+            _wait_or_cancel(result, out_dir)
+            remove_staging(out_dir)
+    costs = launcher_costs(cpu_started, before_run, total_cpu(), clock, workers_in_subprocesses(options)) \
+        if wait and runs_locally(options) else None
     runner = options.get_all_options().get("runner") or "DirectRunner"
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z") if wait else ""
-    return RunResult(stages, time.monotonic() - t0, runner, started, finished, cpu,
+    return RunResult(stages, time.monotonic() - t0, runner, started, finished,
+                     costs.total if costs else None, costs.as_dict() if costs else None,
                      cost_counters(result) if wait else None)

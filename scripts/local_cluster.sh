@@ -193,7 +193,10 @@ flink_conf() {   # a config of our own: loopback, 1 slot per TaskManager, room f
       "jobmanager.rpc.address: localhost" "jobmanager.rpc.port: $FLINK_RPC_PORT" "jobmanager.bind-host: localhost" \
       "jobmanager.memory.process.size: 1024m" \
       "taskmanager.host: localhost" "taskmanager.bind-host: localhost" "taskmanager.numberOfTaskSlots: 1" \
-      "taskmanager.memory.process.size: 2048m" \
+      "taskmanager.memory.process.size: 3072m" "taskmanager.memory.managed.fraction: 0.2" \
+      "# Heap for the elements Beam's runner decodes whole (the tokenizer's sample is one element of" \
+      "# up to tokenize.sample_docs texts): with 2048m (312 MiB of task heap) a 100k-page job ran out" \
+      "# of heap; with this it runs out of direct memory instead (deploy/README.md, 1M pages section)." \
       "# A Beam batch graph holds many shuffles open at once, and Flink's sort shuffle takes 512" \
       "# buffers for each blocking result: with the defaults a tokenmill job fails with 'Insufficient" \
       "# number of network buffers' (deploy/README.md, runner facts)." \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a fresh machine (Debian's Chromium for the report test,
 # a JDK and Maven for the Flink and Spark clusters, a virtual environment with tokenmill and its
-# test extras, the engines' jars and distributions in ~/.cache/tokenmill), then runs the tests.
+# test extras, the engines' jars and distributions and SeaweedFS's S3 server in ~/.cache/tokenmill),
+# then runs the tests.
 # Extra arguments go to pytest, e.g. scripts/test.sh -m "not e2e".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,4 +28,7 @@ python3 -m venv .venv
 for engine in flink spark; do
   PYTHON="$PWD/.venv/bin/python" bash scripts/local_cluster.sh "$engine" fetch
 done
+# SeaweedFS's weed for the s3:// test: built once from the Go module proxy (installs Go when root;
+# about 4 min on 2 cores), then cached. A failed build leaves the test to fail under CI=true.
+bash scripts/fetch_seaweedfs.sh >/dev/null || echo "scripts/test.sh: no weed binary; the s3:// inspect test will skip (fail under CI=true)" >&2
 exec .venv/bin/python -m pytest "$@"

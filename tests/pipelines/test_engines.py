@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
+from ports import free_ports
 from run_outputs import outputs, session_members, tokenmill_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,18 +39,6 @@ PORT_NAMES = ("FLINK_REST_PORT", "FLINK_RPC_PORT", "SPARK_MASTER_PORT", "SPARK_U
               "JOB_PORT", "ARTIFACT_PORT", "EXPANSION_PORT", "POOL_PORT")
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_ports(n: int) -> list[int]:
-    """n distinct loopback ports that are free now (held together while chosen, so distinct)."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _script(engine: str, action: str, env: dict, timeout_s: float) -> subprocess.CompletedProcess:
@@ -78,7 +66,7 @@ def direct_outputs(tmp_path_factory):
 def cluster(request, tmp_path_factory):
     engine = request.param
     run_dir = tmp_path_factory.mktemp(f"{engine}_cluster")
-    ports = dict(zip(PORT_NAMES, _free_ports(len(PORT_NAMES))))
+    ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES))))
     env = {**os.environ, **{k: str(v) for k, v in ports.items()},
            "TOKENMILL_CLUSTER_DIR": str(run_dir), "PYTHON": sys.executable}
     request.addfinalizer(lambda: _stop(engine, env, run_dir))

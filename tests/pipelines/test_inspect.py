@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, weed_binary
 
 pytestmark = pytest.mark.e2e
 
@@ -59,9 +60,10 @@ def _run(inputs: list[Path], out: Path, *overrides: str) -> Path:
     return out
 
 
-def inspect(out: Path, *args: str) -> subprocess.CompletedProcess:
+def inspect(out: Path | str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tokenmill.pipelines.cli", "inspect", str(out), *args],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "200", **(env or {})})
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +153,42 @@ def test_without_rejects_it_says_what_can_still_be_answered(run_without_rejects)
     assert "survivor:" in done.stdout and "kept in docs/" in done.stdout
     done = inspect(run_without_rejects, "--url", "http://nowhere.example/")
     assert done.returncode == 1 and "whether a document was kept (docs/)" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """A real S3-compatible server (SeaweedFS) for this module, stopped at its end."""
+    server = S3Server(weed_binary(), tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_run_on_s3_reads_the_same_as_on_disk(s3, run_unscrubbed, tmp_path):
+    s3.client().create_bucket(Bucket="runs")
+    s3.upload(run_unscrubbed, "runs", "market")
+    remote = "s3://runs/market"
+    survivor, copy = _survivor_and_copy(run_unscrubbed)
+    # No stray ~/.aws settings; credentials from the environment (kept out of `ps`), endpoint by flag.
+    env = {"AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+           "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    flags = [f"--s3_endpoint_url={s3.endpoint}", "--s3_region_name", REGION]
+    for args, shown in ((["--url", copy["url"]], f"survivor: {survivor['id']}"),
+                        (["--reason", "gopher_too_few_words", "-n", "2"], "dropped at quality")):
+        local, done = inspect(run_unscrubbed, *args), inspect(remote, *args, *flags, env=env)
+        assert done.returncode == local.returncode == 0, done.stderr[-3000:]
+        assert done.stdout == local.stdout.replace(str(run_unscrubbed), remote) and shown in done.stdout
+    # Without flags, boto3's own environment names the endpoint and region.
+    local = inspect(run_unscrubbed, "--id", survivor["id"])
+    done = inspect(remote, "--id", survivor["id"], env={**env, "AWS_ENDPOINT_URL": s3.endpoint, "AWS_REGION": REGION})
+    assert done.returncode == 0 and done.stdout == local.stdout.replace(str(run_unscrubbed), remote), done.stderr
+    assert "duplicate cluster: the survivor of 2 input documents" in done.stdout
+    # Wrong credentials: one line, no traceback.
+    done = inspect(remote, "--id", survivor["id"], *flags, env={**env, "AWS_SECRET_ACCESS_KEY": "wrong"})
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "cannot read s3://runs/market/" in done.stderr, \
+        done.stderr
 
 
 @pytest.mark.parametrize("args, message", [

@@ -16,6 +16,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from tokenmill.transforms.beam.stage import STATS, cpu_clock, in_global_window
+from tokenmill.transforms.beam.worker_startup import charge_startup
 from tokenmill.transforms.dedup import CLUSTER_SIZE_EDGES
 from tokenmill.transforms.document import Document
 from tokenmill.transforms.stats import Histogram, StageStats
@@ -78,6 +79,7 @@ class TappedDoFn(beam.DoFn):
         self._tap = StatsTap(self._stage)
 
     def finish_bundle(self) -> Iterable[Any]:
+        charge_startup()   # once per worker process (worker_startup.py)
         yield from self._tap.flush()
 
 

@@ -27,6 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from tokenmill.transforms.beam.stage import DROPPED, ERRORS, STATS, ErrorRow, Rejected, cpu_clock, in_global_window
+from tokenmill.transforms.beam.worker_startup import COST_NAMESPACE, charge_startup
 from tokenmill.transforms.document import Document
 from tokenmill.transforms.schemas import REJECTED_SCHEMA, rejected_row
 from tokenmill.transforms.stats import StageStats
@@ -158,20 +159,18 @@ class _SharedScrubber:
         return self._handle.acquire(lambda: _Holder(self._make()))
 
 
-COST_NAMESPACE = "tokenmill.cost"   # Beam counters of CPU microseconds spent outside the stages
-
-
 def charge(name: str, started: float, extra: float = 0.0) -> None:
     """Adds the CPU time since `started` (cpu_clock), plus `extra` seconds, to the counter
     `tokenmill.cost/<name>_cpu_us`. These writers run after the stats files are merged, so their
     cost travels as a Beam metric: the report shows it where the runner returns metrics
     (DirectRunner, portable runners)."""
     Metrics.counter(COST_NAMESPACE, f"{name}_cpu_us").inc(int((cpu_clock() - started + extra) * 1e6))
+    charge_startup()   # once per worker process (worker_startup.py)
 
 
 class _Scrubbing(beam.DoFn):
     """Base for DoFns that scrub text on its way out; the scrubber is built once per worker.
-    Their CPU time, scrubber included, is charged to the `ledger` cost counter."""
+    Their CPU time, building the scrubber included, is charged to the `ledger` cost counter."""
 
     def __init__(self, make_scrubber: _SharedScrubber):
         self._make_scrubber = make_scrubber
@@ -180,7 +179,7 @@ class _Scrubbing(beam.DoFn):
         started = cpu_clock()
         self._holder = self._make_scrubber()   # held while this DoFn lives, so Shared keeps it
         self._scrub = self._holder.value
-        # Charged with the first element: a runner records metrics per bundle, not during setup.
+        # Charged inside the next bundle: a runner records metrics per bundle, not during setup.
         self._setup_seconds = cpu_clock() - started
 
     def process(self, element) -> Iterable:
@@ -189,6 +188,14 @@ class _Scrubbing(beam.DoFn):
         charge("ledger", started, self._setup_seconds)
         self._setup_seconds = 0.0
         return outputs
+
+    def finish_bundle(self) -> None:
+        # A writer whose bundle had no element (no errors, no rejects of a stage) still built the
+        # shared scrubber when it was the first to ask for it: seconds of Presidio and spaCy
+        # loading that used to go uncounted.
+        if self._setup_seconds:
+            charge("ledger", cpu_clock(), self._setup_seconds)
+            self._setup_seconds = 0.0
 
     def write(self, element) -> Iterable:
         raise NotImplementedError

@@ -29,6 +29,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from tokenmill.transforms.beam.worker_startup import charge_startup, note_first_step
 from tokenmill.transforms.document import Document, Drop, ErrorKind, Failure, ReadFailure
 from tokenmill.transforms.stats import StageStats, signal_value
 
@@ -42,6 +43,7 @@ def cpu_clock() -> float:
     """CPU seconds of the calling thread. Stage costs are CPU time, not wall time: on shared cores
     wall time would charge a stage for other processes' work, and in a fused Beam stage it would
     charge it for the downstream steps that run inside its `yield`."""
+    note_first_step()   # a worker's start-up ends where its first measured step begins
     return time.thread_time()
 
 
@@ -51,6 +53,7 @@ def process_cpu_clock() -> float:
     clock does not see. Exact when one bundle runs at a time in the process, as in the
     DirectRunner's in_memory and multi_processing modes; with several bundles at once (the
     multi_threading mode) the concurrent steps would be counted too."""
+    note_first_step()
     return time.process_time()
 
 
@@ -199,6 +202,7 @@ class _StageFn(beam.DoFn):
         outputs = [in_global_window(item) if not isinstance(item, beam.pvalue.TaggedOutput) else
                    beam.pvalue.TaggedOutput(item.tag, in_global_window(item.value)) for item in self._run_batch()]
         self._charge(started, helper)
+        charge_startup()   # once per worker process (worker_startup.py)
         yield from outputs
         yield from self._accountant.flush()
 

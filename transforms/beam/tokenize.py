@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import heapq
 import logging
-import time
 import uuid
 from collections import Counter
 from typing import Iterable
@@ -30,7 +29,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from tokenmill.transforms.document import Document
 from tokenmill.transforms.stats import StageStats
-from tokenmill.transforms.beam.stage import STATS, cpu_clock, in_global_window
+from tokenmill.transforms.beam.stage import STATS, cpu_clock, in_global_window, process_cpu_clock
 from tokenmill.transforms.token_shards import (MANIFEST_NAME, HashingWriter, Manifest, ShardInfo, shard_name,
                                                token_dtype, write_shard)
 from tokenmill.transforms.tokenize import (TokenizeConfig, TokenizerError, assign_shard, encode_batch,
@@ -126,10 +125,10 @@ class _TrainTokenizerFn(beam.DoFn):
             return
         # SentencePiece trains on threads of its own, so the cost is this process's CPU time, not
         # the thread's; a DirectRunner runs this step alone (its input is the whole sample).
-        started = time.process_time()
+        started = process_cpu_clock()
         model = train_tokenizer([text for _, _, text in sample], self._cfg)
         write_atomically(self._path, model)
-        yield _cost(time.process_time() - started, train_documents=len(sample))
+        yield _cost(process_cpu_clock() - started, train_documents=len(sample))
         pieces = tokenizer_info(model).vocab_size
         if pieces < self._cfg.vocab_size:
             log.warning("tokenize: the %d sampled documents support only %d of tokenize.vocab_size=%d pieces; "
@@ -196,14 +195,14 @@ class _EncodeFn(_WithTokenizer):
         if not batch:
             return []
         # encode_batch may use several threads (tokenize.num_threads): process time counts them all
-        started = time.process_time() if self._cfg.num_threads != 1 else cpu_clock()
+        started = process_cpu_clock() if self._cfg.num_threads != 1 else cpu_clock()
         encoded = encode_batch(self._processor, [d.text for d in batch], self._cfg.num_threads)
         rows = []
         for doc, tokens in zip(batch, encoded):
             split, index, count = assign_shard(doc.id, self._cfg, self._floor)
             self._lang_tokens[doc.lang or "(none)"] += len(tokens)
             rows.append((shard_name(split, index, count), (doc.id, tokens.tobytes(), len(doc.text.encode("utf-8")))))
-        self._seconds += (time.process_time() if self._cfg.num_threads != 1 else cpu_clock()) - started
+        self._seconds += (process_cpu_clock() if self._cfg.num_threads != 1 else cpu_clock()) - started
         self._docs += len(batch)
         return rows
 
