@@ -14,7 +14,7 @@ Inputs (both read only through --data, the shared data directory):
   languages: about half the kept documents are not English);
 - `warc`: the real crawls in DATA/warc/*.warc.gz.
 
-    python bench/bench_toxicity_cost.py --data ../shared/data [--docs 3000] [--workers 2] [--repeats 1]
+    python bench/bench_toxicity_cost.py --data DATA [--docs 3000] [--workers 2] [--repeats 1]
         [--inputs generated warc] [--set toxicity.escalate_at=0.3 ...]
 """
 
