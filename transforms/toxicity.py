@@ -29,6 +29,12 @@ from tokenmill.transforms.typed_config import check_minimums
 
 Combine = Literal["max", "mean", "top2_mean", "length_weighted"]
 
+ESCALATE_AT = 0.65
+ESCALATE_AT_OTHER = 0.55
+"""The cascade's thresholds for gated and other languages: the `fast` scores that 3% of web
+documents' most suspicious 500-character chunks reach (scripts/calibrate_toxicity_budget.py
+--share 0.03; TOXICITY.md)."""
+
 
 @dataclass(frozen=True)
 class ToxicityConfig:
@@ -41,9 +47,11 @@ class ToxicityConfig:
     """Drop a document whose score is above this (0..1). 1.0 keeps every document and only scores."""
     batch_size: int = 64
     """Documents per step call, and chunks per model call."""
-    chunk_chars: int = 1000
+    chunk_chars: int = 500
     """Paragraphs are packed into chunks of at most about this many characters (longer ones are
-    split at sentence ends); each chunk is scored on its own. Detoxify truncates at 512 tokens."""
+    split at sentence ends); each chunk is scored on its own. Detoxify truncates at 512 tokens.
+    500: the cascade's e5 cost per chunk grows faster than its length (about 3x from 500 to 1,000
+    characters, TOXICITY.md), and a toxic paragraph is diluted less in a shorter chunk."""
     combine: Combine = "max"
     """How chunk scores make the document score: `max` (any toxic chunk), `mean`, `top2_mean`
     (mean of the two highest: one stray chunk is not enough), `length_weighted` (mean by chars)."""
@@ -55,18 +63,30 @@ class ToxicityConfig:
     """`builtin` backend: `e5` (multilingual sentence encoder + linear head, better, ~3.5 chunks/s per
     core), `fast` (hashed n-grams + linear head, ~300x faster, weaker), or `cascade` (every chunk
     scored by `fast`, the suspicious ones re-scored by `e5`; see TOXICITY.md for all three)."""
-    escalate_at: float = 0.02
-    """`cascade`: a chunk whose `fast` score is at or above this is re-scored by `e5`. 0.02 is the
-    largest value whose escalated share of validation toxic texts from a source left out of
-    training (RealToxicityPrompts) is >= 98% (scripts/tune_toxicity_cascade.py; TOXICITY.md)."""
+    escalate_at: float = ESCALATE_AT
+    """`cascade`: a document of a gated language (below) whose most suspicious chunk has a `fast`
+    score at or above this gets that chunk re-scored by `e5`. A budget, not a recall target: the
+    value is the `fast` score that 3% of web documents reach (the 97th percentile of the
+    documents' highest chunk scores, scripts/calibrate_toxicity_budget.py), so e5 runs on about
+    3% of documents and the stage costs a fraction of the rest of the pipeline
+    (bench/bench_toxicity_cost.py). A fixed threshold decides each document alone, so the result
+    does not depend on batches or worker counts."""
+    escalate_at_other: float = ESCALATE_AT_OTHER
+    """`cascade`: the same for a document in a language not in `gate_languages`. `fast` was trained
+    on English (and word-by-word German copies), so its scores elsewhere have another
+    distribution: the same 3% budget needs its own threshold, measured on non-English web
+    documents (scripts/calibrate_toxicity_budget.py). 0 sends the top chunk of every such document
+    to e5: e5's quality in German, but the default preset then used 7.6x the CPU of the preset
+    without toxicity on multilingual generated pages (1.22x with the budget;
+    bench/bench_toxicity_cost.py, TOXICITY.md)."""
     escalate_top: int = 1
     """`cascade`, `document` mode: at most this many chunks per document are re-scored by `e5`
     (those with the highest `fast` scores); 0 = no limit. Bounds the cost of a long page; with
     `combine: max` the chunk most likely to be toxic is the one that decides (TOXICITY.md)."""
     gate_languages: tuple[str, ...] = ("en",)
-    """`cascade`: languages (the language stage's codes) whose chunks `fast` may keep from `e5`;
-    `fast` was trained on English only, so in other languages every chunk is a candidate for `e5`
-    (still at most `escalate_top`). A document with no language set counts as gated."""
+    """`cascade`: languages (the language stage's codes) whose documents escalate at `escalate_at`;
+    documents in other languages escalate at `escalate_at_other`. A document with no language set
+    counts as gated."""
     threads: int = 1
     """`builtin` backend: CPU threads of the encoder per worker (one per Beam worker process avoids
     oversubscribing the cores; 0 lets OpenMP decide)."""
@@ -94,8 +114,8 @@ class ToxicityConfig:
             raise ValueError(f"span_threshold must be in [0, 1], got {self.span_threshold}")
         if self.batch_size < 1 or self.chunk_chars < 50:
             raise ValueError("batch_size must be >= 1 and chunk_chars >= 50")
-        if not 0.0 <= self.escalate_at <= 1.0 or self.escalate_top < 0:
-            raise ValueError("escalate_at must be in [0, 1] and escalate_top >= 0")
+        if not (0.0 <= self.escalate_at <= 1.0 and 0.0 <= self.escalate_at_other <= 1.0) or self.escalate_top < 0:
+            raise ValueError("escalate_at and escalate_at_other must be in [0, 1] and escalate_top >= 0")
         check_minimums(self, threads=0, max_length=1)
         if self.builtin_model == "cascade" and self.mode == "document" and self.combine != "max" and self.escalate_top:
             # Chunks e5 did not score count at most escalate_at, so a mean of chunks could never reach
@@ -176,14 +196,16 @@ def split_chunks(text: str, chunk_chars: int) -> list[str]:
     return chunks or [text[:chunk_chars]]
 
 
-def escalation_mask(fast: np.ndarray, doc_of: np.ndarray, gated: np.ndarray, at: float, top: int) -> np.ndarray:
+def escalation_mask(fast: np.ndarray, doc_of: np.ndarray, gated: np.ndarray, at: float, top: int,
+                    at_other: float = 0.0) -> np.ndarray:
     """Which chunks the cascade re-scores with the expensive model: (n_chunks,) bool.
 
     fast: (n_chunks,) cheap scores; doc_of: (n_chunks,) document index; gated: (n_docs,) bool.
-    A chunk is a candidate when its fast score is >= `at`, or always when its document is not
-    gated; of each document's candidates, the `top` with the highest fast scores are escalated
-    (0: all of them)."""
-    candidate = (fast >= at) | ~gated[doc_of]
+    A chunk is a candidate when its fast score is >= `at` in a gated document, >= `at_other` in
+    another (0: every chunk); of each document's candidates, the `top` with the highest fast
+    scores are escalated (0: all of them). Each document is decided from its own chunks alone,
+    so the result does not depend on which documents share a batch (or on the worker count)."""
+    candidate = fast >= np.where(gated, at, at_other)[doc_of]
     if top <= 0:
         return candidate
     escalated = np.zeros(len(fast), dtype=bool)
@@ -193,11 +215,12 @@ def escalation_mask(fast: np.ndarray, doc_of: np.ndarray, gated: np.ndarray, at:
     return escalated
 
 
-def cascade_scores(fast: np.ndarray, expensive: np.ndarray, escalated: np.ndarray, at: float) -> np.ndarray:
+def cascade_scores(fast: np.ndarray, expensive: np.ndarray, escalated: np.ndarray, at) -> np.ndarray:
     """A chunk's cascade score: the expensive model's where it ran, else the fast score capped at
-    `at`. A chunk the expensive model did not see never counts more than `at`, so with a drop
-    threshold above `at` every drop is the expensive model's decision; ranks below `at` keep the
-    fast model's order. Arrays of shape (n_chunks,); `expensive` is read only where escalated."""
+    `at` (a number, or (n_chunks,): each chunk's own document's threshold). A chunk the expensive
+    model did not see never counts more than `at`, so with a drop threshold above `at` every drop
+    is the expensive model's decision; ranks below `at` keep the fast model's order. Arrays of
+    shape (n_chunks,); `expensive` is read only where escalated."""
     return np.where(escalated, expensive, np.minimum(fast, at))
 
 

