@@ -42,8 +42,9 @@ def load_lexicon(path: Path = DING, max_words: int = 2) -> dict[str, tuple[list[
 
     Only one-word English terms are kept (verbs without their `to`); German terms of up to
     `max_words` words. A translation's weight is how many aligned sub-entries pair it with the word,
-    times how common the German term is in the dictionary (the number of lines it occurs in, a
-    frequency proxy from the same source), so `kill` goes mostly to `töten`, seldom to `Beutetier`.
+    times the log of how many dictionary lines the German term occurs in (a frequency proxy from
+    the same source, which favours common words over rare compounds). Senses stay crude: `kill`
+    goes to `abbrechen` (a process) 23% of the time, `zerstören` 21%, `umbringen` 12%, `töten` 6%.
     """
     pairs: dict[str, Counter] = defaultdict(Counter)
     seen: Counter = Counter()
