@@ -43,8 +43,11 @@ def tokenmill(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
 
 def start_run(out: Path, *extra: str) -> subprocess.Popen:
     """Starts `tokenmill run` on the samples; returns once it holds OUT (its 'running on' line)."""
+    # SIGINT as a terminal gives it: a test runner started in the background (`nohup`, `cmd &`) ignores
+    # SIGINT, its children inherit that, and tokenmill keeps an ignored signal ignored (run_lock).
     proc = subprocess.Popen([TOKENMILL, "run", "--input", SAMPLE_GLOB, "--output", str(out), *FAST, *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stderr:
         if line.startswith("tokenmill: running on"):
             return proc
