@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import toxicity_data as data  # noqa: E402
-from lexical_translation import DING  # noqa: E402
+from lexical_translation import DING, load_lexicon, translate  # noqa: E402
 from common import add_data_argument, data_dir  # noqa: E402
 
 from tokenmill.transforms.toxicity_models import (  # noqa: E402
@@ -129,8 +129,6 @@ def with_german_copies(texts: list[str], labels: np.ndarray, counts: dict, ding:
     """The training set followed by a word-by-word German translation of every text (same label;
     scripts/lexical_translation.py). Counts gain a `de_` key per source, which text_sources maps
     to the same source, so leaving a source out leaves out its translation too."""
-    from lexical_translation import load_lexicon, translate
-
     lexicon, rnd = load_lexicon(ding), np.random.default_rng(seed)
     german = [translate(t, lexicon, rnd) for t in texts]
     return texts + german, np.r_[labels, labels], {**counts, **{f"de_{k}": n for k, n in counts.items()}}

